@@ -1,0 +1,370 @@
+"""ASGI targets: a FastAPI/Starlette app or any ASGI callable.
+
+One connection is run the way uvicorn runs it (``websockets-sansio`` and
+``wsproto`` implementations agree on everything below): the scope, the event
+order, 403 for a close before accept, the ``websocket.http.response`` denial
+extension, 500 for a failure before accept, and after accept a transport that
+is dropped without a close frame when the app ends without closing.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+
+from ._exceptions import ClientDisconnected
+from ._records import Call
+from ._runtime import Spawned, spawn
+from ._session import ConnectionLost, ServerSession
+from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
+
+Scope = MutableMapping[str, Any]
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+
+
+def build_scope(
+    session: ServerSession,
+    *,
+    scheme: str,
+    root_path: str,
+    state: dict[str, Any],
+    client: tuple[str, int],
+    server: tuple[str, int],
+) -> dict[str, Any]:
+    """The ``websocket`` scope for the request the session has read."""
+    request = session.request
+    assert request is not None
+    raw_path, _, query_string = request.target.partition("?")
+    headers = [(name.lower(), value) for name, value in session.raw_headers]
+    subprotocols: list[str] = []
+    for name, value in headers:
+        if name == b"sec-websocket-protocol":
+            subprotocols.extend(token.strip() for token in value.decode("latin-1").split(",") if token.strip())
+    return {
+        "type": "websocket",
+        "asgi": dict(ASGI_VERSION),
+        "http_version": "1.1",
+        "scheme": scheme,
+        "server": server,
+        "client": client,
+        "root_path": root_path,
+        "path": root_path + urllib.parse.unquote(raw_path),
+        "raw_path": root_path.encode("ascii") + raw_path.encode("ascii"),
+        "query_string": query_string.encode("ascii"),
+        "headers": headers,
+        "subprotocols": subprotocols,
+        "state": state.copy(),
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+class ASGIConnection:
+    """The receive/send pair given to the app for one connection."""
+
+    def __init__(self, session: ServerSession, call: Call, *, close_timeout: float = 10) -> None:
+        self.session = session
+        self.call = call
+        self.close_timeout = close_timeout
+        self._queue: deque[ASGIMessage] = deque([{"type": "websocket.connect"}])
+        self._queue_changed = anyio.Event()
+        self._queue_empty = anyio.Event()
+        self._disconnect: ASGIMessage | None = None
+        self.handshake_complete = False
+        self.close_sent = False
+        self.disconnected = False
+        self._initial_response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
+        self._text_parts: list[str] = []
+        self._bytes_parts: list[bytes] = []
+
+    def _put(self, message: ASGIMessage) -> None:
+        self._queue.append(message)
+        self._queue_changed.set()
+
+    def _put_disconnect(self, code: int, reason: str | None = None) -> None:
+        message: ASGIMessage = {"type": "websocket.disconnect", "code": code}
+        if reason is not None:
+            message["reason"] = reason
+        self._put(message)
+
+    async def receive(self) -> ASGIMessage:
+        """The next event; after ``websocket.disconnect`` it is repeated."""
+        while not self._queue:
+            if self._disconnect is not None:
+                return dict(self._disconnect)
+            self._queue_changed = anyio.Event()
+            await self._queue_changed.wait()
+        message = self._queue.popleft()
+        if message["type"] == "websocket.disconnect":
+            self._disconnect = message
+        if not self._queue:
+            self._queue_empty.set()
+        return message
+
+    async def send(self, message: ASGIMessage) -> None:
+        """Handle one message from the app, with uvicorn's rules and error messages."""
+        if self.disconnected:
+            raise ClientDisconnected("the client has disconnected")
+        kind = message["type"]
+        session = self.session
+        if not self.handshake_complete and self._initial_response is None:
+            if kind == "websocket.accept":
+                subprotocol = message.get("subprotocol")
+                offered = self.call.subprotocols_offered
+                if subprotocol is not None and subprotocol not in offered:
+                    raise RuntimeError(
+                        f"the app accepted with subprotocol {subprotocol!r}, which the client did not offer "
+                        f"(offered: {offered}); accept with one of those or with subprotocol=None"
+                    )
+                self.handshake_complete = True
+                try:
+                    await session.accept(subprotocol, list(message.get("headers") or []))
+                except ConnectionLost:
+                    raise ClientDisconnected("the client has disconnected") from None
+            elif kind == "websocket.close":
+                self._put_disconnect(1006)
+                self.close_sent = self.handshake_complete = True
+                await session.reject(403, [], b"")
+            elif kind == "websocket.http.response.start":
+                status = message["status"]
+                if not 100 <= status < 600:
+                    raise RuntimeError(f"Invalid HTTP status code '{status}' in response.")
+                self._initial_response = (status, list(message.get("headers") or []), b"")
+            else:
+                raise RuntimeError(
+                    "Expected ASGI message 'websocket.accept', 'websocket.close' "
+                    f"or 'websocket.http.response.start' but got '{kind}'."
+                )
+        elif self._initial_response is not None:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
+            status, headers, body = self._initial_response
+            self._initial_response = (status, headers, body + bytes(message.get("body", b"")))
+            if not message.get("more_body", False):
+                self._put_disconnect(1006)
+                self.close_sent = self.handshake_complete = True
+                await session.reject(*self._initial_response)
+        elif not self.close_sent:
+            if kind == "websocket.send":
+                data = message.get("bytes")
+                if data is None:
+                    data = message.get("text")
+                if data is None:
+                    return
+                if not isinstance(data, (str, bytes, bytearray, memoryview)):
+                    raise TypeError(f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}")
+                try:
+                    await session.send_message(data if isinstance(data, str) else bytes(data))
+                except ConnectionLost:
+                    raise ClientDisconnected("the client has disconnected") from None
+            elif kind == "websocket.close":
+                code = message.get("code", 1000) or 1000
+                reason = message.get("reason", "") or ""
+                self._put_disconnect(code, reason)
+                self.close_sent = True
+                try:
+                    await session.send_close(code, reason)
+                except ConnectionLost:
+                    raise ClientDisconnected("the client has disconnected") from None
+            else:
+                raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
+        else:
+            raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+
+    async def read_loop(self) -> None:
+        """Turn client frames into receive events, one message at a time (as uvicorn)."""
+        session = self.session
+        try:
+            while True:
+                for event in await session.receive_events():
+                    if isinstance(event, Message):
+                        self._on_message(event)
+                    elif isinstance(event, CloseConnection):
+                        if not self.close_sent:
+                            self._put_disconnect(int(event.code), event.reason or "")
+                        self.disconnected = True
+                        session.finish()
+                        return
+                while self._queue:
+                    self._queue_empty = anyio.Event()
+                    await self._queue_empty.wait()
+        except ConnectionLost:
+            if not self.disconnected:
+                self.disconnected = True
+                self._put_disconnect(1005 if self.handshake_complete else 1006)
+
+    def _on_message(self, event: Message) -> None:
+        if isinstance(event, TextMessage):
+            self._text_parts.append(event.data)
+            if event.message_finished:
+                text, self._text_parts = "".join(self._text_parts), []
+                if not self.close_sent:
+                    self._put({"type": "websocket.receive", "text": text})
+        elif isinstance(event, BytesMessage):
+            self._bytes_parts.append(bytes(event.data))
+            if event.message_finished:
+                data, self._bytes_parts = b"".join(self._bytes_parts), []
+                if not self.close_sent:
+                    self._put({"type": "websocket.receive", "bytes": data})
+
+    async def finish(self, error: BaseException | None) -> None:
+        """End the connection after the app returned or raised, as uvicorn does."""
+        session = self.session
+        if not self.handshake_complete and self._initial_response is None:
+            await session.reject(
+                500, [], b"Internal Server Error" if error is not None else b"Internal Server Error"
+            )
+            return
+        if self.close_sent and not session.eof:
+            with anyio.move_on_after(self.close_timeout):
+                await session.wait_for_client_close()
+        session.abort()
+
+
+async def serve_asgi(
+    session: ServerSession,
+    app: ASGIApp,
+    call: Call,
+    *,
+    scheme: str,
+    root_path: str,
+    state: dict[str, Any],
+    client: tuple[str, int],
+    server: tuple[str, int],
+) -> None:
+    """Run one connection for an ASGI target; the app's exception propagates."""
+    request = await session.read_request()
+    if request is None:
+        session.finish()
+        return
+    scope = build_scope(session, scheme=scheme, root_path=root_path, state=state, client=client, server=server)
+    call.subprotocols_offered = list(scope["subprotocols"])
+    connection = ASGIConnection(session, call)
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(connection.read_loop)
+        try:
+            result = await app(scope, connection.receive, connection.send)
+        except ClientDisconnected:
+            pass
+        except Exception as exc:
+            error = exc
+        else:
+            if not connection.handshake_complete and connection._initial_response is None:
+                error = RuntimeError(
+                    "ASGI callable returned without completing handshake: it must send "
+                    "'websocket.accept', 'websocket.close' or a 'websocket.http.response'."
+                )
+            elif result is not None:
+                error = RuntimeError(f"ASGI callable should return None, but returned {result!r}.")
+        await connection.finish(error)
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+
+
+class Lifespan:
+    """Runs an app's lifespan protocol in a background task, the way uvicorn's ``auto`` mode does.
+
+    An app that raises before answering ``lifespan.startup`` does not support
+    lifespan and is served without it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.state: dict[str, Any] = {}
+        self.started = False
+        self.supported = True
+        self.error: BaseException | None = None
+        self._task: Spawned | None = None
+        self._to_app: deque[ASGIMessage] = deque()
+        self._to_app_event = anyio.Event()
+        self._from_app: deque[ASGIMessage] = deque()
+        self._from_app_event = anyio.Event()
+        self._startup_lock: anyio.Lock | None = None
+        self._app_done = False
+
+    async def _receive(self) -> ASGIMessage:
+        while not self._to_app:
+            self._to_app_event = anyio.Event()
+            await self._to_app_event.wait()
+        return self._to_app.popleft()
+
+    async def _send(self, message: ASGIMessage) -> None:
+        self._from_app.append(message)
+        self._from_app_event.set()
+
+    async def _run(self) -> None:
+        scope = {"type": "lifespan", "asgi": dict(ASGI_VERSION), "state": self.state}
+        try:
+            await self.app(scope, self._receive, self._send)
+        except BaseException as exc:
+            if not self.started and not self._from_app:
+                self.supported = False
+            else:
+                self.error = exc
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+        finally:
+            self._app_done = True
+            self._from_app_event.set()
+
+    async def _expect(self, complete: str, failed: str) -> None:
+        while not self._from_app and not self._app_done:
+            self._from_app_event = anyio.Event()
+            await self._from_app_event.wait()
+        if not self._from_app:
+            if self.error is not None:
+                raise self.error
+            if self.supported and not self.started:
+                raise RuntimeError(f"ASGI lifespan: the app returned before sending '{complete}'")
+            return
+        message = self._from_app.popleft()
+        if message["type"] == failed:
+            raise RuntimeError(f"ASGI lifespan {failed}: {message.get('message', '')}")
+        if message["type"] != complete:
+            raise RuntimeError(f"ASGI lifespan: expected '{complete}' but got {message['type']!r}")
+
+    async def startup(self) -> None:
+        """Start the app once; later calls wait for the first one."""
+        if self._startup_lock is None:
+            self._startup_lock = anyio.Lock()
+        async with self._startup_lock:
+            if self._task is not None:
+                if self.error is not None:
+                    raise self.error
+                return
+            self._task = spawn(self._run, "wsfake lifespan")
+            self._to_app.append({"type": "lifespan.startup"})
+            self._to_app_event.set()
+            try:
+                await self._expect("lifespan.startup.complete", "lifespan.startup.failed")
+            except BaseException as exc:
+                self.error = exc
+                raise
+            self.started = True
+
+    async def shutdown(self) -> None:
+        """Send ``lifespan.shutdown`` and wait for the app to answer."""
+        if self._task is None or not self.started or not self.supported or self._app_done:
+            return
+        self._to_app.append({"type": "lifespan.shutdown"})
+        self._to_app_event.set()
+        await self._expect("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+        await self._task.wait()
+
+    def cancel(self) -> None:
+        """Stop the lifespan task without a shutdown (the sync context's exit)."""
+        if self._task is not None:
+            self._task.cancel()
+
+
+__all__ = ["ASGIApp", "ASGIConnection", "Lifespan", "build_scope", "serve_asgi"]

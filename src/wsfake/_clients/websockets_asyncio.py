@@ -1,0 +1,61 @@
+"""Hook for the ``websockets`` asyncio client (``websockets.connect``).
+
+``connect`` is a class and every import style ends in one of its methods:
+``open_tcp_connection`` from 17.0 on, ``create_connection`` before. The hook
+replaces that method; for a routed URL it builds the library's own
+``ClientConnection`` over an in-memory transport, so the handshake, framing,
+keepalive and close handshake are websockets' real code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .._asyncio_transport import AsyncioTransport
+from .._url import URL
+
+
+def install() -> Callable[[], None] | None:
+    """Patch ``websockets.asyncio.client.connect``; return the undo, None if not installed."""
+    try:
+        from websockets.asyncio import client
+    except ImportError:
+        return None
+    cls = client.connect
+    name = "open_tcp_connection" if "open_tcp_connection" in vars(cls) else "create_connection"
+    original = vars(cls)[name]
+
+    async def open_in_memory(self: Any) -> Any:
+        from .._patch import resolve
+
+        ws_uri = getattr(self, "ws_uri", None)
+        if ws_uri is None:
+            ws_uri = client.parse_uri(self.uri)
+        kwargs = getattr(self, "create_connection_kwargs", None)
+        if kwargs is None:
+            kwargs = getattr(self, "connection_kwargs", {})
+        if kwargs.get("sock") is not None or kwargs.get("unix"):
+            return await original(self)
+        path, _, query = ws_uri.resource_name.partition("?")
+        url = URL("wss" if ws_uri.secure else "ws", ws_uri.host.lower(), ws_uri.port, path or "/", query)
+        found = resolve(url)
+        if found is None:
+            return await original(self)
+        network, route = found
+        pipe = await network.open(route, url, str(url))
+        if hasattr(self, "factory"):
+            connection = self.factory(ws_uri)
+        else:
+            connection = self.protocol_factory(ws_uri)
+        connection.connection_made(AsyncioTransport(pipe, connection, asyncio.get_running_loop()))
+        return connection
+
+    open_in_memory.__wrapped__ = original  # type: ignore[attr-defined]
+    setattr(cls, name, open_in_memory)
+
+    def undo() -> None:
+        setattr(cls, name, original)
+
+    return undo

@@ -1,0 +1,288 @@
+"""The in-memory byte pipe that replaces a TCP connection.
+
+A :class:`Pipe` is two :class:`Direction` objects, client-to-server and
+server-to-client. Each behaves like one direction of a socket:
+
+* bytes written during one event-loop iteration become readable in a later one
+  (writes made in the same iteration are delivered together), so delivery never
+  re-enters the writer;
+* the bytes written and not yet read are bounded by ``capacity`` (the socket
+  buffer); a writer past it is held back (blocking ``send`` on the anyio end,
+  ``pause_writing`` on the asyncio end);
+* ``write_eof`` is a half-close, ``reset`` a connection reset: buffered bytes are
+  dropped and both ends see a broken connection.
+
+Ends attach to a direction by setting ``on_readable`` (reader) and
+``on_writable`` (writer). :meth:`Direction.flush` is the single point where
+bytes reach the reader, which is where fault injection hooks in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+
+from ._runtime import CallSoon
+
+DEFAULT_BUFFER_SIZE = 64 * 1024
+
+
+def _nothing() -> None:
+    pass
+
+
+class Direction:
+    """Bytes flowing one way between the two ends of a :class:`Pipe`."""
+
+    __slots__ = (
+        "_call_soon",
+        "_flush_scheduled",
+        "_pending",
+        "_pending_eof",
+        "_visible",
+        "capacity",
+        "eof",
+        "on_readable",
+        "on_writable",
+        "reader_closed",
+        "reset",
+        "size",
+        "total",
+        "visible_size",
+    )
+
+    def __init__(self, call_soon: CallSoon, capacity: int) -> None:
+        self._call_soon = call_soon
+        self.capacity = capacity
+        self._pending: list[bytes] = []
+        self._pending_eof = False
+        self._flush_scheduled = False
+        self._visible: deque[bytes] = deque()
+        #: Bytes written and not yet read (pending plus visible).
+        self.size = 0
+        #: Bytes readable now.
+        self.visible_size = 0
+        #: Bytes ever written, for fault injection at a byte offset.
+        self.total = 0
+        #: The writer's EOF has reached the reader.
+        self.eof = False
+        #: The connection was reset; nothing more flows.
+        self.reset = False
+        #: The reading end is gone; writes are discarded.
+        self.reader_closed = False
+        self.on_readable: Callable[[], None] = _nothing
+        self.on_writable: Callable[[], None] = _nothing
+
+    # Writer side
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data``; it becomes readable in a later loop iteration."""
+        if self.reset or self.reader_closed or not data:
+            return
+        self._pending.append(data)
+        self.size += len(data)
+        self.total += len(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self.flush)
+
+    def write_eof(self) -> None:
+        """Half-close: the reader sees EOF after the bytes already written."""
+        if self.reset or self._pending_eof:
+            return
+        self._pending_eof = True
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self.flush)
+
+    @property
+    def over_capacity(self) -> int:
+        """Bytes written beyond the socket buffer (held in the writer's own buffer)."""
+        return max(0, self.size - self.capacity)
+
+    # Delivery
+
+    def flush(self) -> None:
+        """Make pending bytes (and a pending EOF) readable, then tell the reader."""
+        self._flush_scheduled = False
+        if self.reset:
+            return
+        pending = self._pending
+        if pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+            self._visible.append(data)
+            self.visible_size += len(data)
+        if self._pending_eof:
+            self.eof = True
+        self.on_readable()
+
+    # Reader side
+
+    def read(self, max_bytes: int | None = None) -> bytes:
+        """Take up to ``max_bytes`` readable bytes (all of them if None)."""
+        visible = self._visible
+        if not visible:
+            return b""
+        if len(visible) == 1 and (max_bytes is None or self.visible_size <= max_bytes):
+            data = visible.popleft()
+        elif max_bytes is None:
+            data = b"".join(visible)
+            visible.clear()
+        else:
+            parts: list[bytes] = []
+            wanted = max_bytes
+            while wanted and visible:
+                chunk = visible.popleft()
+                if len(chunk) > wanted:
+                    visible.appendleft(chunk[wanted:])
+                    chunk = chunk[:wanted]
+                parts.append(chunk)
+                wanted -= len(chunk)
+            data = b"".join(parts)
+        was_over = self.size > self.capacity
+        self.visible_size -= len(data)
+        self.size -= len(data)
+        if was_over:
+            self.on_writable()
+        return data
+
+    def close_reader(self) -> None:
+        """The reader is gone: drop what is buffered and discard later writes."""
+        self.reader_closed = True
+        self._pending.clear()
+        self._visible.clear()
+        self.size = self.visible_size = 0
+        self.on_writable()
+
+    def break_(self) -> None:
+        """Reset: drop everything and wake both ends."""
+        if self.reset:
+            return
+        self.reset = True
+        self._pending.clear()
+        self._visible.clear()
+        self.size = self.visible_size = 0
+        self.on_readable()
+        self.on_writable()
+
+
+class Pipe:
+    """A duplex in-memory connection between a client end and a server end."""
+
+    def __init__(
+        self,
+        call_soon: CallSoon,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        client_address: tuple[str, int],
+        server_address: tuple[str, int],
+    ) -> None:
+        self.to_server = Direction(call_soon, buffer_size)
+        self.to_client = Direction(call_soon, buffer_size)
+        self.client_address = client_address
+        self.server_address = server_address
+
+    def reset(self) -> None:
+        """Abort the whole connection (RST): both ends see it broken."""
+        self.to_server.break_()
+        self.to_client.break_()
+
+
+class ServerStream(anyio.abc.ByteStream):
+    """The server end of a :class:`Pipe` as an anyio byte stream.
+
+    ``receive`` raises :class:`anyio.EndOfStream` after the client's EOF and
+    :class:`anyio.BrokenResourceError` after a reset; ``send`` blocks while the
+    client has more than a socket buffer of unread bytes.
+    """
+
+    def __init__(self, pipe: Pipe) -> None:
+        self.pipe = pipe
+        self._incoming = pipe.to_server
+        self._outgoing = pipe.to_client
+        self._closed = False
+        self._eof_sent = False
+        self._read_event: anyio.Event | None = None
+        self._write_event: anyio.Event | None = None
+        self._incoming.on_readable = self._wake_reader
+        self._outgoing.on_writable = self._wake_writer
+
+    def _wake_reader(self) -> None:
+        if self._read_event is not None:
+            self._read_event.set()
+
+    def _wake_writer(self) -> None:
+        if self._write_event is not None:
+            self._write_event.set()
+
+    @property
+    def extra_attributes(self) -> dict[object, Callable[[], object]]:
+        from anyio.abc import SocketAttribute
+
+        return {
+            SocketAttribute.local_address: lambda: self.pipe.server_address,
+            SocketAttribute.remote_address: lambda: self.pipe.client_address,
+            SocketAttribute.local_port: lambda: self.pipe.server_address[1],
+            SocketAttribute.remote_port: lambda: self.pipe.client_address[1],
+        }
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        incoming = self._incoming
+        while not incoming.visible_size:
+            if self._closed:
+                raise anyio.ClosedResourceError
+            if incoming.reset:
+                raise anyio.BrokenResourceError("connection reset by peer")
+            if incoming.eof:
+                raise anyio.EndOfStream
+            event = self._read_event = anyio.Event()
+            try:
+                await event.wait()
+            finally:
+                self._read_event = None
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        return incoming.read(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        outgoing = self._outgoing
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._eof_sent:
+            raise anyio.ClosedResourceError("cannot send after send_eof()")
+        if outgoing.reset or outgoing.reader_closed:
+            raise anyio.BrokenResourceError("connection closed by peer")
+        outgoing.write(item)
+        while outgoing.size > outgoing.capacity and not (outgoing.reset or outgoing.reader_closed):
+            event = self._write_event = anyio.Event()
+            try:
+                await event.wait()
+            finally:
+                self._write_event = None
+        await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def send_eof(self) -> None:
+        self._eof_sent = True
+        self._outgoing.write_eof()
+
+    def close(self) -> None:
+        """Close both directions: the client reads what was sent, then EOF."""
+        if self._closed:
+            return
+        self._closed = True
+        self._outgoing.write_eof()
+        self._incoming.close_reader()
+        self._wake_reader()
+
+    def abort(self) -> None:
+        """Reset the connection: unsent bytes are dropped, the client sees a reset."""
+        self._closed = True
+        self.pipe.reset()
+
+    async def aclose(self) -> None:
+        self.close()
+        await anyio.lowlevel.checkpoint()
