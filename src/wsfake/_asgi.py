@@ -15,18 +15,18 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
+from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
 
 from ._exceptions import ClientDisconnected
 from ._records import Call
 from ._runtime import Spawned, spawn
 from ._session import ConnectionLost, ServerSession
-from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
 
 Scope = MutableMapping[str, Any]
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[object]]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
 
@@ -76,7 +76,8 @@ class ASGIConnection:
         self.close_timeout = close_timeout
         self._queue: deque[ASGIMessage] = deque([{"type": "websocket.connect"}])
         self._queue_changed = anyio.Event()
-        self._queue_empty = anyio.Event()
+        self._resume_reading = anyio.Event()
+        self._client_gone = anyio.Event()
         self._disconnect: ASGIMessage | None = None
         self.handshake_complete = False
         self.close_sent = False
@@ -106,7 +107,7 @@ class ASGIConnection:
         if message["type"] == "websocket.disconnect":
             self._disconnect = message
         if not self._queue:
-            self._queue_empty.set()
+            self._resume_reading.set()
         return message
 
     async def send(self, message: ASGIMessage) -> None:
@@ -160,7 +161,9 @@ class ASGIConnection:
                 if data is None:
                     return
                 if not isinstance(data, (str, bytes, bytearray, memoryview)):
-                    raise TypeError(f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}")
+                    raise TypeError(
+                        f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}"
+                    )
                 try:
                     await session.send_message(data if isinstance(data, str) else bytes(data))
                 except ConnectionLost:
@@ -170,6 +173,7 @@ class ASGIConnection:
                 reason = message.get("reason", "") or ""
                 self._put_disconnect(code, reason)
                 self.close_sent = True
+                self._resume_reading.set()
                 try:
                     await session.send_close(code, reason)
                 except ConnectionLost:
@@ -180,7 +184,11 @@ class ASGIConnection:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
 
     async def read_loop(self) -> None:
-        """Turn client frames into receive events, one message at a time (as uvicorn)."""
+        """Turn client frames into receive events.
+
+        Like uvicorn, it stops reading while a received message waits for the
+        app, so a slow app pushes back on the client through the pipe.
+        """
         session = self.session
         try:
             while True:
@@ -193,15 +201,17 @@ class ASGIConnection:
                         self.disconnected = True
                         session.finish()
                         return
-                while self._queue:
-                    self._queue_empty = anyio.Event()
-                    await self._queue_empty.wait()
+                while self._queue and not self.close_sent:
+                    self._resume_reading = anyio.Event()
+                    await self._resume_reading.wait()
         except ConnectionLost:
             if not self.disconnected:
                 self.disconnected = True
                 self._put_disconnect(1005 if self.handshake_complete else 1006)
+        finally:
+            self._client_gone.set()
 
-    def _on_message(self, event: Message) -> None:
+    def _on_message(self, event: Message[Any]) -> None:
         if isinstance(event, TextMessage):
             self._text_parts.append(event.data)
             if event.message_finished:
@@ -215,17 +225,15 @@ class ASGIConnection:
                 if not self.close_sent:
                     self._put({"type": "websocket.receive", "bytes": data})
 
-    async def finish(self, error: BaseException | None) -> None:
+    async def finish(self) -> None:
         """End the connection after the app returned or raised, as uvicorn does."""
         session = self.session
         if not self.handshake_complete and self._initial_response is None:
-            await session.reject(
-                500, [], b"Internal Server Error" if error is not None else b"Internal Server Error"
-            )
+            await session.reject(500, [], b"Internal Server Error")
             return
-        if self.close_sent and not session.eof:
+        if self.close_sent:
             with anyio.move_on_after(self.close_timeout):
-                await session.wait_for_client_close()
+                await self._client_gone.wait()
         session.abort()
 
 
@@ -265,7 +273,7 @@ async def serve_asgi(
                 )
             elif result is not None:
                 error = RuntimeError(f"ASGI callable should return None, but returned {result!r}.")
-        await connection.finish(error)
+        await connection.finish()
         tg.cancel_scope.cancel()
     if error is not None:
         raise error

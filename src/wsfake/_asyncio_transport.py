@@ -84,7 +84,7 @@ class AsyncioTransport(asyncio.Transport):
 
     # Writing
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._eof_written:
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data or self._connection_lost:

@@ -59,7 +59,7 @@ class ConcurrencyError(RuntimeError):
 
 if not TYPE_CHECKING:
     try:
-        from websockets.exceptions import (
+        from websockets.exceptions import (  # noqa: F401
             ConcurrencyError,
             ConnectionClosed,
             ConnectionClosedError,
@@ -70,7 +70,9 @@ if not TYPE_CHECKING:
         pass
 
 
-def closed_exception(rcvd: tuple[int, str] | None, sent: tuple[int, str] | None, rcvd_then_sent: bool | None) -> Exception:
+def closed_exception(
+    rcvd: tuple[int, str] | None, sent: tuple[int, str] | None, rcvd_then_sent: bool | None
+) -> Exception:
     """Build the exception websockets raises for these close frames."""
     rcvd_frame = None if rcvd is None else Close(*rcvd)
     sent_frame = None if sent is None else Close(*sent)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from wsproto.extensions import PerMessageDeflate
 
 WINDOW_BITS = 12
-_ORDER = ("server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits")
+_ORDER = (
+    "server_no_context_takeover",
+    "client_no_context_takeover",
+    "server_max_window_bits",
+    "client_max_window_bits",
+)
 
 
 class ServerDeflate(PerMessageDeflate):
@@ -19,7 +24,7 @@ class ServerDeflate(PerMessageDeflate):
     def __init__(self) -> None:
         super().__init__(client_max_window_bits=WINDOW_BITS, server_max_window_bits=WINDOW_BITS)
 
-    def accept(self, offer: str) -> bool | None | str:
+    def accept(self, offer: str) -> bool | str | None:
         result = super().accept(offer)
         if not isinstance(result, str):
             return result

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import http
 import inspect
@@ -14,7 +15,7 @@ import os
 import uuid
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from wsproto.events import CloseConnection, Message, Pong, TextMessage
@@ -23,7 +24,7 @@ from ._closed import ConcurrencyError, ConnectionClosedOK, closed_exception
 from ._http import Headers, Request, Response, make_headers, response_parts
 from ._session import ConnectionLost, ServerSession
 
-Data = Union[str, bytes]
+Data = str | bytes
 HandlerFunc = Callable[["ServerConnection"], Awaitable[None]]
 ProcessRequest = Callable[["ServerConnection", Any], Any]
 
@@ -38,10 +39,8 @@ class State(enum.IntEnum):
 
 
 if not TYPE_CHECKING:
-    try:
+    with contextlib.suppress(ImportError):
         from websockets.protocol import State
-    except ImportError:  # pragma: no cover - exercised in the no-websockets job
-        pass
 
 
 class NegotiationError(Exception):
@@ -177,13 +176,14 @@ class ServerConnection:
             self._drained.set()
         finally:
             self._reading = False
-        message: Data = parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)  # type: ignore[attr-defined]
-        return _decode(message, decode)
+        return _decode(parts[0] if len(parts) == 1 else _join(parts), decode)
 
     async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """Receive the next message frame by frame."""
         if self._reading:
-            raise ConcurrencyError("cannot call recv_streaming while another coroutine is already running recv or recv_streaming")
+            raise ConcurrencyError(
+                "cannot call recv_streaming while another coroutine is already running recv or recv_streaming"
+            )
         self._reading = True
         try:
             while True:
@@ -238,7 +238,10 @@ class ServerConnection:
         previous = _encode(first, text)
         try:
             async for fragment in fragments:
-                if not isinstance(fragment, (str, bytes, bytearray, memoryview)) or type(_encode(fragment, text)) is not kind:
+                if (
+                    not isinstance(fragment, (str, bytes, bytearray, memoryview))
+                    or type(_encode(fragment, text)) is not kind
+                ):
                     raise TypeError("iterable must contain uniform types")
                 await self._send_frame(previous, fin=False)
                 previous = _encode(fragment, text)
@@ -289,10 +292,8 @@ class ServerConnection:
         """Perform the closing handshake; idempotent."""
         if self._state is State.OPEN:
             self._state = State.CLOSING
-            try:
+            with contextlib.suppress(ConnectionLost):
                 await self._session.send_close(code, reason)
-            except ConnectionLost:
-                pass
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
@@ -385,6 +386,12 @@ class ServerConnection:
             return
 
 
+def _join(parts: list[Data]) -> Data:
+    if isinstance(parts[0], str):
+        return "".join(part for part in parts if isinstance(part, str))
+    return b"".join(part for part in parts if isinstance(part, bytes))
+
+
 def _decode(message: Data, decode: bool | None) -> Data:
     if decode is None:
         return message
@@ -442,7 +449,12 @@ async def serve_handler(
         return
     headers = make_headers(session.call.request_headers)
     conn = ServerConnection(
-        session, Request(wsrequest.target, headers), remote_address, local_address, max_queue=max_queue, close_timeout=close_timeout
+        session,
+        Request(wsrequest.target, headers),
+        remote_address,
+        local_address,
+        max_queue=max_queue,
+        close_timeout=close_timeout,
     )
     on_connection(conn)
     if process_request is not None:

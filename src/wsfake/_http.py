@@ -71,7 +71,7 @@ class Response:
 if not TYPE_CHECKING:
     try:
         from websockets.datastructures import Headers
-        from websockets.http11 import Request, Response
+        from websockets.http11 import Request, Response  # noqa: F401
     except ImportError:  # pragma: no cover - exercised in the no-websockets job
         pass
 

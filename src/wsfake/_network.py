@@ -69,7 +69,9 @@ class Network:
     connection. A route added while connections are live applies to new ones.
     """
 
-    def __init__(self, *, buffer_size: int = DEFAULT_BUFFER_SIZE, raise_server_errors: bool = True, shutdown_timeout: float = 5.0) -> None:
+    def __init__(
+        self, *, buffer_size: int = DEFAULT_BUFFER_SIZE, raise_server_errors: bool = True, shutdown_timeout: float = 5.0
+    ) -> None:
         if buffer_size <= 0:
             raise ValueError("buffer_size must be a positive number of bytes")
         self.routes: list[Route] = []
@@ -135,7 +137,9 @@ class Network:
 
         async def serve() -> None:
             try:
-                await route.target.serve(session, call, scheme=url.scheme, client=pipe.client_address, server=pipe.server_address)
+                await route.target.serve(
+                    session, call, scheme=url.scheme, client=pipe.client_address, server=pipe.server_address
+                )
             except anyio.get_cancelled_exc_class():
                 session.abort()
                 raise

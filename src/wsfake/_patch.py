@@ -120,7 +120,9 @@ class patch_client:
     def __enter__(self) -> Network:
         return self._enter()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             self.network.close()
         finally:
@@ -132,7 +134,9 @@ class patch_client:
     async def __aenter__(self) -> Network:
         return self._enter()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             await self.network.aclose()
         finally:

@@ -20,7 +20,8 @@ bytes reach the reader, which is where fault injection hooks in.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -221,7 +222,7 @@ class ServerStream(anyio.abc.ByteStream):
             self._write_event.set()
 
     @property
-    def extra_attributes(self) -> dict[object, Callable[[], object]]:
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         from anyio.abc import SocketAttribute
 
         return {

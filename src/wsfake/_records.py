@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Union
 
-Payload = Union[str, bytes]
+Payload = str | bytes
 
 
 @dataclass

@@ -9,9 +9,11 @@ records what crossed the wire. Handler and ASGI targets sit on top of it.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 from collections.abc import Sequence
 from http import HTTPStatus
+from typing import Any
 
 import anyio
 from wsproto import ConnectionType, WSConnection
@@ -29,6 +31,7 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._deflate import ServerDeflate
@@ -121,7 +124,7 @@ class ServerSession:
     async def accept(self, subprotocol: str | None, extra_headers: RawHeaders = ()) -> None:
         """Answer 101; permessage-deflate is negotiated when enabled and offered."""
         headers = [(b"Date", email.utils.formatdate(usegmt=True).encode()), *extra_headers]
-        extensions = [ServerDeflate()] if self.compression else []
+        extensions: list[Extension] = [ServerDeflate()] if self.compression else []
         data = self._ws.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions, extra_headers=headers))
         self.call.status = 101
         self.call.subprotocol = subprotocol
@@ -155,7 +158,12 @@ class ServerSession:
         if not self.open:
             raise ConnectionLost
         self.call._sent(data, fin)
-        payload = self._ws.send(Message(data=data, message_finished=fin))  # type: ignore[abstract]
+        event: Event = (
+            TextMessage(data=data, message_finished=fin)
+            if isinstance(data, str)
+            else BytesMessage(data=data, message_finished=fin)
+        )
+        payload = self._ws.send(event)
         await self._write(payload)
 
     async def send_ping(self, payload: bytes) -> None:
@@ -205,7 +213,10 @@ class ServerSession:
                     await self._write(self._ws.send(event.response()))
                 out.append(event)
             elif isinstance(event, CloseConnection):
-                if self.close_rcvd is None and self._ws.state in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
+                if self.close_rcvd is None and self._ws.state in (
+                    ConnectionState.REMOTE_CLOSING,
+                    ConnectionState.CLOSED,
+                ):
                     self.close_rcvd = (int(event.code), event.reason or "")
                     self.call.close_received = self.close_rcvd
                     if self._ws.state is ConnectionState.REMOTE_CLOSING:
@@ -219,7 +230,7 @@ class ServerSession:
                 out.append(event)
         return out
 
-    def _check_size(self, event: Message) -> str | None:
+    def _check_size(self, event: Message[Any]) -> str | None:
         """Return websockets' 1009 reason if this fragment takes the message over max_size."""
         if self.max_size is None:
             return None
@@ -249,19 +260,8 @@ class ServerSession:
 
     async def fail(self, code: int, reason: str) -> None:
         """Fail the connection: send a close frame with ``code`` and close the stream."""
-        try:
+        with contextlib.suppress(ConnectionLost):
             await self.send_close(code, reason)
-        except ConnectionLost:
-            pass
-        self.finish()
-
-    async def wait_for_client_close(self) -> None:
-        """After our close frame: read until the client's close frame and EOF."""
-        while not self.eof:
-            try:
-                await self.receive_events()
-            except ConnectionLost:
-                break
         self.finish()
 
     def finish(self) -> None:

@@ -24,7 +24,9 @@ class Target:
     async def prepare(self) -> None:
         """Called before a connection is opened (ASGI lifespan startup)."""
 
-    async def serve(self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]) -> None:
+    async def serve(
+        self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]
+    ) -> None:
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -76,7 +78,9 @@ class Handler(Target):
     def __repr__(self) -> str:
         return f"Handler({_name(self.handler)})"
 
-    async def serve(self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]) -> None:
+    async def serve(
+        self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]
+    ) -> None:
         connections = self.connections
         holder: list[ServerConnection] = []
 
@@ -139,9 +143,13 @@ class ASGI(Target):
         if self.lifespan is not None:
             await self.lifespan.startup()
 
-    async def serve(self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]) -> None:
+    async def serve(
+        self, session: ServerSession, call: Call, *, scheme: str, client: tuple[str, int], server: tuple[str, int]
+    ) -> None:
         state = self.lifespan.state if self.lifespan is not None else {}
-        await serve_asgi(session, self.app, call, scheme=scheme, root_path=self.root_path, state=state, client=client, server=server)
+        await serve_asgi(
+            session, self.app, call, scheme=scheme, root_path=self.root_path, state=state, client=client, server=server
+        )
 
     async def aclose(self) -> None:
         if self.lifespan is not None:
@@ -182,7 +190,7 @@ def as_target(obj: Any, **options: Any) -> Target:
             f"a route target must be an ASGI app or an `async def handler(ws)` function, not {type(obj).__name__}"
         )
     arity = _positional_arity(obj)
-    is_coroutine = inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(getattr(obj, "__call__", None))
+    is_coroutine = inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(type(obj).__call__)
     if arity == 3:
         return ASGI(obj, **options)
     if arity == 1 and is_coroutine:

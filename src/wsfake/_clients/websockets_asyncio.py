@@ -21,6 +21,7 @@ def install() -> Callable[[], None] | None:
     """Patch ``websockets.asyncio.client.connect``; return the undo, None if not installed."""
     try:
         from websockets.asyncio import client
+        from websockets.uri import parse_uri
     except ImportError:
         return None
     cls = client.connect
@@ -32,7 +33,7 @@ def install() -> Callable[[], None] | None:
 
         ws_uri = getattr(self, "ws_uri", None)
         if ws_uri is None:
-            ws_uri = client.parse_uri(self.uri)
+            ws_uri = parse_uri(self.uri)
         kwargs = getattr(self, "create_connection_kwargs", None)
         if kwargs is None:
             kwargs = getattr(self, "connection_kwargs", {})
@@ -45,10 +46,8 @@ def install() -> Callable[[], None] | None:
             return await original(self)
         network, route = found
         pipe = await network.open(route, url, str(url))
-        if hasattr(self, "factory"):
-            connection = self.factory(ws_uri)
-        else:
-            connection = self.protocol_factory(ws_uri)
+        factory = self.factory if hasattr(self, "factory") else self.protocol_factory
+        connection = factory(ws_uri)
         connection.connection_made(AsyncioTransport(pipe, connection, asyncio.get_running_loop()))
         return connection
 
