@@ -10,7 +10,7 @@ from ._handler import ServerConnection, State
 from ._http import Headers, Request, Response
 from ._network import Network, Route
 from ._patch import is_patched, patch_client
-from ._pipe import DEFAULT_BUFFER_SIZE, Pipe, ServerStream
+from ._pipe import DEFAULT_BUFFER_SIZE, Pipe, PipeStream
 from ._records import Call, Calls
 from ._targets import ASGI, Handler, Target
 from ._url import URL, Pattern
@@ -40,7 +40,7 @@ __all__ = [
     "Response",
     "Route",
     "ServerConnection",
-    "ServerStream",
+    "PipeStream",
     "State",
     "Target",
     "WsfakeError",

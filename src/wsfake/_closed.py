@@ -78,4 +78,4 @@ def closed_exception(
     sent_frame = None if sent is None else Close(*sent)
     ok = rcvd is not None and sent is not None and rcvd[0] in OK_CLOSE_CODES and sent[0] in OK_CLOSE_CODES
     cls = ConnectionClosedOK if ok else ConnectionClosedError
-    return cls(rcvd_frame, sent_frame, rcvd_then_sent)
+    return cls(rcvd_frame, sent_frame, None if rcvd is None or sent is None else bool(rcvd_then_sent))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
+
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
 WINDOW_BITS = 12
 _ORDER = (
@@ -16,9 +19,11 @@ _ORDER = (
 class ServerDeflate(PerMessageDeflate):
     """wsproto's permessage-deflate with real servers' settings.
 
-    Both real servers compress with 12-bit windows and announce
+    Both real servers compress with 12-bit windows (memLevel 5) and announce
     ``server_max_window_bits=12`` even when the client did not ask for it (RFC
-    7692 allows that); wsproto alone would use 15 bits and stay silent.
+    7692 allows that); wsproto alone would use 15 bits and stay silent. They
+    also flush every frame, so each fragment of a message carries its own data;
+    wsproto alone flushes only the last one.
     """
 
     def __init__(self) -> None:
@@ -33,3 +38,19 @@ class ServerDeflate(PerMessageDeflate):
             params.append(f"server_max_window_bits={self.server_max_window_bits}")
         params.sort(key=lambda param: next((i for i, name in enumerate(_ORDER) if param.startswith(name)), len(_ORDER)))
         return "; ".join(params)
+
+    def frame_outbound(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        if fin or opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
+            return super().frame_outbound(proto, opcode, rsv, data, fin)
+        if opcode is not Opcode.CONTINUATION:
+            rsv = RsvBits(True, rsv[1], rsv[2])
+        if self._compressor is None:
+            self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_max_window_bits, 5)
+        return rsv, self._compressor.compress(bytes(data)) + self._compressor.flush(zlib.Z_SYNC_FLUSH)

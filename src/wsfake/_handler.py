@@ -14,7 +14,7 @@ import inspect
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -102,6 +102,7 @@ class ServerConnection:
         self._drained = anyio.Event()
         self._closed = anyio.Event()
         self._pings: dict[bytes, _PongWaiter] = {}
+        self._send_in_progress: anyio.Event | None = None
         self._state = State.CONNECTING
 
     def __repr__(self) -> str:
@@ -214,42 +215,48 @@ class ServerConnection:
     # Sending
 
     async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data], text: bool | None = None) -> None:
-        """Send a message; an iterable or async iterable is sent as fragments."""
+        """Send a message; an iterable or async iterable is sent as a fragmented message.
+
+        Framing and errors are websockets': each fragment is a frame, then an
+        empty final frame; a fragment of the wrong type raises ``TypeError`` and
+        fails the connection with 1011.
+        """
+        while self._send_in_progress is not None:
+            await self._send_in_progress.wait()
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             await self._send_frame(_encode(message, text), fin=True)
-            return
-        if isinstance(message, dict):
-            raise TypeError("data is a dict-like object: send a str or bytes, e.g. json.dumps(data)")
-        if isinstance(message, AsyncIterable):
-            await self._send_fragments(message.__aiter__(), text)
+        elif isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
-            await self._send_fragments(_aiter_sync(message), text)
+            await self._send_fragments(_aiter_sync(message), text, "iterable")
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(aiter(message), text, "async iterable")
         else:
-            raise TypeError(f"data must be str, bytes, iterable, or async iterable, not {type(message).__name__}")
+            raise TypeError("data must be str, bytes, iterable, or async iterable")
 
-    async def _send_fragments(self, fragments: AsyncIterator[Any], text: bool | None) -> None:
+    async def _send_fragments(self, fragments: AsyncIterator[Any], text: bool | None, kind: str) -> None:
         try:
-            first = await fragments.__anext__()
+            first = await anext(fragments)
         except StopAsyncIteration:
             return
-        if not isinstance(first, (str, bytes, bytearray, memoryview)):
-            raise TypeError(f"iterable must contain str or bytes, not {type(first).__name__}")
-        kind = type(_encode(first, text))
-        previous = _encode(first, text)
+        self._send_in_progress = done = anyio.Event()
         try:
+            if not isinstance(first, (str, bytes, bytearray, memoryview)):
+                raise TypeError(f"{kind} must contain bytes or str")
+            is_str = isinstance(first, str)
+            await self._send_frame(_encode(first, text), fin=False)
             async for fragment in fragments:
-                if (
-                    not isinstance(fragment, (str, bytes, bytearray, memoryview))
-                    or type(_encode(fragment, text)) is not kind
-                ):
-                    raise TypeError("iterable must contain uniform types")
-                await self._send_frame(previous, fin=False)
-                previous = _encode(fragment, text)
-        except TypeError:
+                if not isinstance(fragment, (str, bytes, bytearray, memoryview)) or isinstance(fragment, str) != is_str:
+                    raise TypeError(f"{kind} must contain uniform types")
+                await self._send_frame(_encode(fragment, text), fin=False)
+            await self._send_frame(_encode("" if is_str else b"", text), fin=True)
+        except Exception:
             await self._session.fail(1011, "error in fragmented message")
             self._set_closed()
             raise
-        await self._send_frame(previous, fin=True)
+        finally:
+            self._send_in_progress = None
+            done.set()
 
     async def _send_frame(self, data: Data, *, fin: bool) -> None:
         if self._state is not State.OPEN or not self._session.open:
@@ -323,6 +330,7 @@ class ServerConnection:
     async def _read_loop(self) -> None:
         """Feed frames to the message queue until the connection is closed."""
         session = self._session
+        frame_parts: list[Data] = []
         try:
             while True:
                 while self._complete >= self._max_queue:
@@ -332,8 +340,14 @@ class ServerConnection:
                         return
                 for event in await session.receive_events():
                     if isinstance(event, Message):
+                        # wsproto may split a frame into chunks; websockets hands out whole frames.
+                        frame_parts.append(event.data)
+                        if not event.frame_finished:
+                            continue
+                        data = frame_parts[0] if len(frame_parts) == 1 else _join(frame_parts)
+                        frame_parts.clear()
                         fin = event.message_finished
-                        self._frames.append((event.data, fin))
+                        self._frames.append((data, fin))
                         if fin:
                             self._complete += 1
                         self._wake()

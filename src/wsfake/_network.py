@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from ._pipe import DEFAULT_BUFFER_SIZE, Pipe, ServerStream
+from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
 from ._records import Call, Calls
 from ._runtime import Spawned, current_call_soon, spawn
 from ._session import ServerSession
@@ -130,7 +130,7 @@ class Network:
         )
         call = Call(url=request_url)
         route.calls.append(call)
-        stream = ServerStream(pipe)
+        stream = pipe.server_stream()
         session = ServerSession(stream, call, max_size=route.target.max_size, compression=route.target.compression)
         live = _Live(session)
         self._live.add(live)

@@ -193,19 +193,36 @@ class Pipe:
         self.to_server.break_()
         self.to_client.break_()
 
+    def server_stream(self) -> PipeStream:
+        """The server end as an anyio byte stream."""
+        return PipeStream(self, self.to_server, self.to_client, self.server_address, self.client_address)
 
-class ServerStream(anyio.abc.ByteStream):
-    """The server end of a :class:`Pipe` as an anyio byte stream.
+    def client_stream(self) -> PipeStream:
+        """The client end as an anyio byte stream (for anyio and trio based clients)."""
+        return PipeStream(self, self.to_client, self.to_server, self.client_address, self.server_address)
 
-    ``receive`` raises :class:`anyio.EndOfStream` after the client's EOF and
+
+class PipeStream(anyio.abc.ByteStream):
+    """One end of a :class:`Pipe` as an anyio byte stream.
+
+    ``receive`` raises :class:`anyio.EndOfStream` after the peer's EOF and
     :class:`anyio.BrokenResourceError` after a reset; ``send`` blocks while the
-    client has more than a socket buffer of unread bytes.
+    peer has more than a socket buffer of unread bytes.
     """
 
-    def __init__(self, pipe: Pipe) -> None:
+    def __init__(
+        self,
+        pipe: Pipe,
+        incoming: Direction,
+        outgoing: Direction,
+        local_address: tuple[str, int],
+        remote_address: tuple[str, int],
+    ) -> None:
         self.pipe = pipe
-        self._incoming = pipe.to_server
-        self._outgoing = pipe.to_client
+        self._incoming = incoming
+        self._outgoing = outgoing
+        self.local_address = local_address
+        self.remote_address = remote_address
         self._closed = False
         self._eof_sent = False
         self._read_event: anyio.Event | None = None
@@ -226,10 +243,10 @@ class ServerStream(anyio.abc.ByteStream):
         from anyio.abc import SocketAttribute
 
         return {
-            SocketAttribute.local_address: lambda: self.pipe.server_address,
-            SocketAttribute.remote_address: lambda: self.pipe.client_address,
-            SocketAttribute.local_port: lambda: self.pipe.server_address[1],
-            SocketAttribute.remote_port: lambda: self.pipe.client_address[1],
+            SocketAttribute.local_address: lambda: self.local_address,
+            SocketAttribute.remote_address: lambda: self.remote_address,
+            SocketAttribute.local_port: lambda: self.local_address[1],
+            SocketAttribute.remote_port: lambda: self.remote_address[1],
         }
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -271,7 +288,7 @@ class ServerStream(anyio.abc.ByteStream):
         self._outgoing.write_eof()
 
     def close(self) -> None:
-        """Close both directions: the client reads what was sent, then EOF."""
+        """Close both directions: the peer reads what was sent, then EOF."""
         if self._closed:
             return
         self._closed = True
@@ -280,7 +297,7 @@ class ServerStream(anyio.abc.ByteStream):
         self._wake_reader()
 
     def abort(self) -> None:
-        """Reset the connection: unsent bytes are dropped, the client sees a reset."""
+        """Reset the connection: unsent bytes are dropped, the peer sees a reset."""
         self._closed = True
         self.pipe.reset()
 

@@ -1,7 +1,7 @@
 """The server side of one WebSocket connection, spoken by wsproto.
 
 :class:`ServerSession` reads the client's bytes from a
-:class:`~wsfake._pipe.ServerStream`, lets wsproto parse the opening handshake
+:class:`~wsfake._pipe.PipeStream`, lets wsproto parse the opening handshake
 and every frame, and writes wsproto's bytes back. It answers pings and echoes
 close frames as ``websockets.serve`` and uvicorn do, enforces ``max_size``, and
 records what crossed the wire. Handler and ASGI targets sit on top of it.
@@ -35,7 +35,7 @@ from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._deflate import ServerDeflate
-from ._pipe import ServerStream
+from ._pipe import PipeStream
 from ._records import Call
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -48,7 +48,7 @@ class ConnectionLost(Exception):
 class ServerSession:
     """wsproto over a server byte stream, with the framing rules of a real server."""
 
-    def __init__(self, stream: ServerStream, call: Call, *, max_size: int | None, compression: bool) -> None:
+    def __init__(self, stream: PipeStream, call: Call, *, max_size: int | None, compression: bool) -> None:
         self.stream = stream
         self.call = call
         self.max_size = max_size

@@ -1,0 +1,58 @@
+"""Shared fixtures: the socket guard, backends, and small servers used across tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+_real_init = socket.socket.__init__
+_in_socketpair = threading.local()
+_real_socketpair = socket.socketpair
+
+
+class SocketOpened(AssertionError):
+    """An in-memory test created an internet socket."""
+
+
+def _guarded_init(self: socket.socket, family: Any = -1, *args: Any, **kwargs: Any) -> None:
+    resolved = socket.AF_INET if family == -1 else family
+    if resolved in (socket.AF_INET, socket.AF_INET6) and not getattr(_in_socketpair, "active", False):
+        raise SocketOpened(
+            "this test created an AF_INET/AF_INET6 socket: wsfake's in-memory path must not touch the network "
+            "(mark the test with @pytest.mark.network if it is a loopback comparison)"
+        )
+    _real_init(self, family, *args, **kwargs)
+
+
+def _guarded_socketpair(*args: Any, **kwargs: Any) -> Any:
+    # Event loops build their wake-up channel with socketpair(); on Windows that is
+    # an AF_INET pair on loopback. It is part of the loop, not of wsfake.
+    _in_socketpair.active = True
+    try:
+        return _real_socketpair(*args, **kwargs)
+    finally:
+        _in_socketpair.active = False
+
+
+@pytest.fixture(autouse=True)
+def socket_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test that opens an internet socket, unless it is marked ``network``."""
+    if request.node.get_closest_marker("network"):
+        yield
+        return
+    socket.socket.__init__ = _guarded_init  # type: ignore[method-assign]
+    socket.socketpair = _guarded_socketpair
+    try:
+        yield
+    finally:
+        socket.socket.__init__ = _real_init  # type: ignore[method-assign]
+        socket.socketpair = _real_socketpair
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)

@@ -1,0 +1,32 @@
+"""The socket guard itself: it must catch internet sockets and nothing else."""
+
+import asyncio
+import socket
+
+import pytest
+
+from conftest import SocketOpened
+
+
+def test_guard_blocks_inet_sockets() -> None:
+    with pytest.raises(SocketOpened):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with pytest.raises(SocketOpened):
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+
+
+def test_guard_blocks_asyncio_connections() -> None:
+    async def main() -> None:
+        await asyncio.open_connection("127.0.0.1", 9)
+
+    with pytest.raises(SocketOpened):
+        asyncio.run(main())
+
+
+def test_guard_allows_event_loops() -> None:
+    asyncio.run(asyncio.sleep(0))
+
+
+@pytest.mark.network
+def test_network_marker_lifts_the_guard() -> None:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
