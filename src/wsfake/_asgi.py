@@ -332,8 +332,8 @@ class Lifespan:
         if not self._from_app:
             if self.error is not None:
                 raise self.error
-            if self.supported and not self.started:
-                raise RuntimeError(f"ASGI lifespan: the app returned before sending '{complete}'")
+            # The app returned without answering: uvicorn treats that as no lifespan support.
+            self.supported = False
             return
         message = self._from_app.popleft()
         if message["type"] == failed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import sys
 from typing import Any
@@ -120,8 +121,21 @@ class Network:
         return len(self._live)
 
     async def open(self, route: Route, url: URL, request_url: str) -> Pipe:
-        """Create a pipe to ``route``'s target and start serving its server end."""
-        await route.target.prepare()
+        """Create a pipe to ``route``'s target and start serving its server end.
+
+        If the target cannot start (an ASGI lifespan startup failed), the
+        connection is refused, as it would be by a server that never started.
+        """
+        try:
+            await route.target.prepare()
+        except Exception as exc:
+            if not any(error is exc for error in self.errors):
+                route.errors.append(exc)
+                self.errors.append(exc)
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED,
+                f"wsfake: connection to {request_url} refused: {route.target!r} failed to start ({exc})",
+            ) from exc
         pipe = Pipe(
             current_call_soon(),
             buffer_size=self.buffer_size,
@@ -155,7 +169,12 @@ class Network:
         return pipe
 
     async def aclose(self) -> None:
-        """Close live connections with 1001, wait for their server tasks, run lifespan shutdown."""
+        """Close live connections with 1001, wait for their server tasks, run lifespan shutdown.
+
+        Connections still in the opening handshake are cancelled at once; open
+        ones get a 1001 close frame and ``shutdown_timeout`` seconds to finish
+        before their tasks are cancelled.
+        """
         live = list(self._live)
         for item in live:
             if item.session.open:
@@ -163,6 +182,8 @@ class Network:
                     await item.session.send_close(1001, "")
                 except Exception:
                     item.session.abort()
+            elif item.session.connecting and item.task is not None:
+                item.task.cancel()
         with anyio.move_on_after(self.shutdown_timeout):
             for item in live:
                 if item.task is not None:

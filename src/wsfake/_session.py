@@ -69,6 +69,11 @@ class ServerSession:
         return self._ws.state
 
     @property
+    def connecting(self) -> bool:
+        """True until the opening handshake was answered."""
+        return self._ws.state is ConnectionState.CONNECTING
+
+    @property
     def open(self) -> bool:
         return self._ws.state is ConnectionState.OPEN
 
