@@ -173,7 +173,7 @@ async def test_fastapi_end_after_accept_drops_the_connection_like_uvicorn(user: 
     ) as ws:
         with pytest.raises(ConnectionClosedError) as info:
             await ws.recv()
-        assert info.value.rcvd is None and ws.close_code == 1006
+        assert info.value.rcvd is None and ws.protocol.close_code == 1006
     assert [type(e) for e in net.errors] == ([RuntimeError] if user == "crash" else [])
 
 
@@ -181,7 +181,7 @@ async def test_fastapi_close_with_code_and_reason() -> None:
     async with wsfake.patch_client(app), websockets.connect("ws://localhost:8000/ws/bye") as ws:
         with pytest.raises(ConnectionClosedError):
             await ws.recv()
-        assert (ws.close_code, ws.close_reason) == (4000, "bye now")
+        assert (ws.protocol.close_code, ws.protocol.close_reason) == (4000, "bye now")
 
 
 async def test_unknown_fastapi_route_is_403() -> None:

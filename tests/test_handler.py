@@ -129,7 +129,7 @@ async def test_server_close_codes_and_reasons(code: int, reason: str, exc_type: 
     async with wsfake.patch_client(handler) as net, websockets.connect(URL) as ws:
         with pytest.raises(exc_type) as info:
             await ws.recv()
-        assert ws.close_code == code and ws.close_reason == reason
+        assert ws.protocol.close_code == code and ws.protocol.close_reason == reason
         assert info.value.rcvd is not None and (info.value.rcvd.code, info.value.rcvd.reason) == (code, reason)
     call = net.routes[0].calls.last
     assert call.close_sent == (code, reason) and call.close_received == (code, reason)
@@ -150,7 +150,7 @@ async def test_client_close_is_seen_by_the_handler() -> None:
         ws = await websockets.connect(URL)
         await ws.close(4001, "client leaves")
         await ws.close(4002, "second close is a no-op")
-        assert ws.close_code == 4001
+        assert ws.protocol.close_code == 4001
     assert seen["code"] == 4001 and seen["reason"] == "client leaves"
     assert seen["state"] is websockets.protocol.State.CLOSED
     assert seen["exc"].rcvd.code == 4001

@@ -186,7 +186,7 @@ async def test_exit_closes_live_connections_with_1001() -> None:
         ws = await websockets.connect("ws://x/")
     with pytest.raises(ConnectionClosedOK):
         await ws.recv()
-    assert ws.close_code == 1001 and seen == [1001]
+    assert ws.protocol.close_code == 1001 and seen == [1001]
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
 
 

@@ -1,0 +1,156 @@
+"""The server side (handler and ASGI targets) on asyncio and trio, driven by wsproto."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.extensions import PerMessageDeflate
+from wsproto_client import WsprotoClient
+
+import wsfake
+from wsfake import Network, ServerConnection
+
+pytestmark = pytest.mark.anyio
+
+
+async def echo(ws: ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def starlette_echo(websocket: WebSocket) -> None:
+    await websocket.accept(subprotocol="chat" if "chat" in websocket.scope["subprotocols"] else None)
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message["code"])
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+    except WebSocketDisconnect:
+        pass
+
+
+starlette_app = Starlette(routes=[WebSocketRoute("/ws", starlette_echo)])
+
+
+@pytest.fixture(params=["handler", "asgi"])
+def target(request: pytest.FixtureRequest) -> Any:
+    return echo if request.param == "handler" else starlette_app
+
+
+async def test_echo_ping_and_close_handshake(target: Any) -> None:
+    network = Network()
+    network.route("ws://localhost:8000/*", target)
+    client, first = await WsprotoClient.connect(network, "ws://localhost:8000/ws", subprotocols=["chat"])
+    assert isinstance(first, AcceptConnection)
+    await client.send(TextMessage("hello ✓"))
+    assert await client.next_event() == TextMessage("hello ✓")
+    await client.send(BytesMessage(b"\x00\x01"))
+    event = await client.next_event()
+    assert isinstance(event, BytesMessage) and event.data == b"\x00\x01"
+    await client.send(Ping(b"p"))
+    assert await client.next_event() == Pong(b"p")
+    await client.send(CloseConnection(1000, "bye"))
+    closing = await client.next_event()
+    assert isinstance(closing, CloseConnection) and (closing.code, closing.reason) == (1000, "bye")
+    await network.aclose()
+    assert network.connections == 0
+    network.raise_errors()
+
+
+async def test_permessage_deflate_is_negotiated(target: Any) -> None:
+    network = Network()
+    network.route("ws://x/*", target)
+    client, first = await WsprotoClient.connect(network, "ws://x/ws", extensions=[PerMessageDeflate()])
+    assert isinstance(first, AcceptConnection)
+    assert [type(e).__name__ for e in first.extensions] == ["PerMessageDeflate"]
+    await client.send(TextMessage("compressible " * 1000))
+    assert await client.next_event() == TextMessage("compressible " * 1000)
+    await client.send(CloseConnection(1000))
+    assert isinstance(await client.next_event(), CloseConnection)
+    await network.aclose()
+
+
+async def test_exit_gives_up_on_a_client_that_never_answers_the_close(target: Any) -> None:
+    network = Network(shutdown_timeout=0.05)
+    network.route("ws://x/*", target)
+    client, _ = await WsprotoClient.connect(network, "ws://x/ws")
+    await network.aclose()  # the 1001 close frame is never answered
+    assert network.connections == 0
+    closing = await client.next_event()
+    assert isinstance(closing, CloseConnection) and closing.code == 1001
+
+
+async def test_invalid_utf8_is_closed_with_1007(target: Any) -> None:
+    network = Network()
+    network.route("ws://x/*", target)
+    client, _ = await WsprotoClient.connect(network, "ws://x/ws")
+    # A masked text frame whose payload is not UTF-8.
+    await client.send_raw(bytes([0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28]))
+    event = await client.next_event()
+    assert isinstance(event, CloseConnection) and event.code == 1007
+    await network.aclose()
+
+
+async def test_handler_exception_closes_1011_and_is_recorded() -> None:
+    async def broken(ws: ServerConnection) -> None:
+        raise LookupError("server bug")
+
+    network = Network()
+    route = network.route("ws://x/*", broken)
+    client, _ = await WsprotoClient.connect(network, "ws://x/")
+    event = await client.next_event()
+    assert isinstance(event, CloseConnection) and event.code == 1011
+    await client.send(event.response())
+    await network.aclose()
+    assert [str(e) for e in route.errors] == ["server bug"]
+    with pytest.raises(LookupError):
+        network.raise_errors()
+
+
+async def test_oversize_message_is_closed_with_1009() -> None:
+    network = Network()
+    network.route("ws://x/*", wsfake.Handler(echo, max_size=10))
+    client, _ = await WsprotoClient.connect(network, "ws://x/")
+    await client.send(BytesMessage(b"y" * 11))
+    event = await client.next_event()
+    assert isinstance(event, CloseConnection) and event.code == 1009
+    await network.aclose()
+
+
+async def test_denied_handshake() -> None:
+    def deny(connection: ServerConnection, request: Any) -> Any:
+        return connection.respond(401, "who are you?\n")
+
+    network = Network()
+    network.route("ws://x/*", echo, process_request=deny)
+    client, first = await WsprotoClient.connect(network, "ws://x/")
+    assert await client.rejection(first) == (401, b"who are you?\n")
+    await network.aclose()
+
+
+async def test_garbage_request_gets_400() -> None:
+    network = Network()
+    route = network.route("ws://x/*", echo)
+    pipe = await network.open(route, wsfake.URL.parse("ws://x/"), "ws://x/")
+    client = WsprotoClient(pipe.client_stream())
+    await client.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    import anyio
+
+    with anyio.fail_after(5):
+        while True:
+            try:
+                data += await client.stream.receive()
+            except anyio.EndOfStream:
+                break
+    assert data.startswith(b"HTTP/1.1 400 ")
+    await network.aclose()
