@@ -42,13 +42,16 @@ def recording_app(log: list[Any], script: list[dict[str, Any]] | None = None) ->
 async def test_scope_is_complete() -> None:
     log: list[Any] = []
     url = "wss://api.example.com/chat/r%C3%A9sum%C3%A9%20x?token=a%20b&x=1"
-    async with wsfake.patch_client(recording_app(log)), websockets.connect(
-        url,
-        subprotocols=["v1", "v2"],
-        additional_headers=[("X-Custom", "A"), ("x-custom", "B")],
-        origin="https://app.example.com",
-        user_agent_header="tester/1.0",
-    ) as ws:
+    async with (
+        wsfake.patch_client(recording_app(log)),
+        websockets.connect(
+            url,
+            subprotocols=["v1", "v2"],
+            additional_headers=[("X-Custom", "A"), ("x-custom", "B")],
+            origin="https://app.example.com",
+            user_agent_header="tester/1.0",
+        ) as ws,
+    ):
         await ws.send("hi")
         assert await ws.recv() == "hi"
     scope = log[0]
@@ -79,9 +82,10 @@ async def test_scope_is_complete() -> None:
 async def test_accept_with_subprotocol_and_headers() -> None:
     log: list[Any] = []
     accept = {"type": "websocket.accept", "subprotocol": "v2", "headers": [(b"x-app", b"yes")]}
-    async with wsfake.patch_client(recording_app(log, [accept])) as net, websockets.connect(
-        "ws://localhost:8000/", subprotocols=["v1", "v2"]
-    ) as ws:
+    async with (
+        wsfake.patch_client(recording_app(log, [accept])) as net,
+        websockets.connect("ws://localhost:8000/", subprotocols=["v1", "v2"]) as ws,
+    ):
         assert ws.subprotocol == "v2"
         assert ws.response.headers["x-app"] == "yes"
     assert net.routes[0].calls.last.subprotocol == "v2"
@@ -117,7 +121,11 @@ async def test_denial_response_extension() -> None:
         with pytest.raises(InvalidStatus) as info:
             await websockets.connect("ws://localhost:8000/room/9")
     response = info.value.response
-    assert (response.status_code, response.headers["x-why"], bytes(response.body)) == (404, "no-room", b"room not found")
+    assert (response.status_code, response.headers["x-why"], bytes(response.body)) == (
+        404,
+        "no-room",
+        b"room not found",
+    )
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
@@ -149,11 +157,13 @@ disconnects: list[tuple[int, str]] = []
 
 async def test_fastapi_echo_and_disconnect_event() -> None:
     disconnects.clear()
-    async with wsfake.patch_client({"ws://localhost:8000/*": app}):
-        async with websockets.connect("ws://localhost:8000/ws/ann") as ws:
-            await ws.send("hello")
-            assert await ws.recv() == '{"user":"ann","text":"hello"}'
-            await ws.close(4001, "done")
+    async with (
+        wsfake.patch_client({"ws://localhost:8000/*": app}),
+        websockets.connect("ws://localhost:8000/ws/ann") as ws,
+    ):
+        await ws.send("hello")
+        assert await ws.recv() == '{"user":"ann","text":"hello"}'
+        await ws.close(4001, "done")
     assert disconnects == [(4001, "done")]
 
 
@@ -168,9 +178,10 @@ async def test_fastapi_exception_before_accept_is_500_and_reraised() -> None:
 
 @pytest.mark.parametrize("user", ["crash", "quit"])
 async def test_fastapi_end_after_accept_drops_the_connection_like_uvicorn(user: str) -> None:
-    async with wsfake.patch_client(app, raise_server_errors=False) as net, websockets.connect(
-        f"ws://localhost:8000/ws/{user}"
-    ) as ws:
+    async with (
+        wsfake.patch_client(app, raise_server_errors=False) as net,
+        websockets.connect(f"ws://localhost:8000/ws/{user}") as ws,
+    ):
         with pytest.raises(ConnectionClosedError) as info:
             await ws.recv()
         assert info.value.rcvd is None and ws.protocol.close_code == 1006
@@ -232,7 +243,10 @@ async def test_lifespan_opt_out_and_apps_without_lifespan() -> None:
         await ws.wait_closed()
     assert calls == ["lifespan", "websocket"]
     calls.clear()
-    async with wsfake.patch_client(wsfake.ASGI(app_without_lifespan, lifespan=False)), websockets.connect("ws://x/") as ws:
+    async with (
+        wsfake.patch_client(wsfake.ASGI(app_without_lifespan, lifespan=False)),
+        websockets.connect("ws://x/") as ws,
+    ):
         await ws.wait_closed()
     assert calls == ["websocket"]
 
@@ -275,7 +289,7 @@ async def test_send_after_disconnect_raises_client_disconnected() -> None:
 
 async def test_wrong_message_order_is_an_app_error_with_uvicorns_message() -> None:
     script = [{"type": "websocket.send", "text": "before accept"}]
-    with pytest.raises(RuntimeError, match="Expected ASGI message 'websocket.accept'"):
+    with pytest.raises(RuntimeError, match=r"Expected ASGI message 'websocket\.accept'"):
         async with wsfake.patch_client(recording_app([], script)):
             with pytest.raises(InvalidStatus):
                 await websockets.connect("ws://x/")

@@ -86,7 +86,7 @@ async def test_sending_a_non_message_raises_a_clear_typeerror(bad: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send(bad)
 
-    with pytest.raises(TypeError, match="dict-like|must be str, bytes"):
+    with pytest.raises(TypeError, match=r"dict-like|must be str, bytes"):
         async with wsfake.patch_client(handler), websockets.connect(URL) as ws:
             with pytest.raises(ConnectionClosedError):
                 await ws.recv()
@@ -172,9 +172,12 @@ async def test_connection_attributes() -> None:
         )
         await ws.send("ok")
 
-    async with wsfake.patch_client(handler), websockets.connect(
-        "ws://localhost:8000/ws/a%20b?x=1&y=2", additional_headers=[("X-Dup", "1"), ("X-Dup", "2")]
-    ) as ws:
+    async with (
+        wsfake.patch_client(handler),
+        websockets.connect(
+            "ws://localhost:8000/ws/a%20b?x=1&y=2", additional_headers=[("X-Dup", "1"), ("X-Dup", "2")]
+        ) as ws,
+    ):
         assert await ws.recv() == "ok"
         assert ws.remote_address == ("localhost", 8000)
     assert seen["path"] == "/ws/a%20b?x=1&y=2"
@@ -345,7 +348,7 @@ async def test_a_handler_that_never_reads_pushes_back_on_the_client() -> None:
                 await ws.send(str(count))
 
     async with wsfake.patch_client(handler, buffer_size=16 * 1024), websockets.connect(URL, compression=None) as ws:
-        sender = asyncio.ensure_future(asyncio.gather(*[ws.send("x" * 4096) for _ in range(200)]))
+        sender = asyncio.gather(*[ws.send("x" * 4096) for _ in range(200)])
         for _ in range(20):
             await asyncio.sleep(0)
         assert not sender.done(), "the client must be held back while the server does not read"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from typing import Any
-
 import sys
+from typing import Any
 
 import pytest
 import websockets
 import websockets.asyncio.client
 from websockets import connect as imported_connect
-from websockets.exceptions import ConnectionClosedOK, InvalidStatus
+from websockets.exceptions import ConnectionClosedOK
 
 import wsfake
 from wsfake import ServerConnection
@@ -23,7 +22,9 @@ if sys.version_info < (3, 11):
 pytestmark = pytest.mark.asyncio
 
 URL = "ws://localhost:8000/ws"
-HOOK = "open_tcp_connection" if "open_tcp_connection" in vars(websockets.asyncio.client.connect) else "create_connection"
+HOOK = (
+    "open_tcp_connection" if "open_tcp_connection" in vars(websockets.asyncio.client.connect) else "create_connection"
+)
 
 
 def hook() -> Any:
@@ -66,7 +67,9 @@ async def test_reconnect_loop_retries_503_then_connects() -> None:
 
     async with wsfake.patch_client() as net:
         net.route(URL, echo, process_request=flaky)
-        async for ws in websockets.connect(URL, reconnect_delays=no_delay) if _has_reconnect_delays() else websockets.connect(URL):
+        async for ws in (
+            websockets.connect(URL, reconnect_delays=no_delay) if _has_reconnect_delays() else websockets.connect(URL)
+        ):
             await ws.send("finally")
             assert await ws.recv() == "finally"
             break
@@ -105,7 +108,9 @@ async def test_routes_first_match_wins_and_records_calls() -> None:
     assert (r1.call_count, r2.call_count, r1.called) == (1, 1, True)
     call = r1.calls.last
     assert call.url == "ws://localhost:1/a/x" and call.sent == ["first"] and call.accepted
-    assert call.header("user-agent", ).startswith("Python/")
+    assert call.header(
+        "user-agent",
+    ).startswith("Python/")
 
 
 async def test_route_added_while_connections_are_live() -> None:
@@ -144,9 +149,8 @@ async def test_patch_is_undone_when_the_body_raises() -> None:
         async with wsfake.patch_client(echo):
             raise KeyError("body failed")
     assert hook() is original
-    with pytest.raises(KeyError):
-        with wsfake.patch_client(echo):
-            raise KeyError("body failed")
+    with pytest.raises(KeyError), wsfake.patch_client(echo):
+        raise KeyError("body failed")
     assert hook() is original
 
 
@@ -166,9 +170,8 @@ async def test_raise_server_errors_false_records_them_on_the_route() -> None:
     async def broken(ws: ServerConnection) -> None:
         raise ValueError("recorded")
 
-    async with wsfake.patch_client(broken, raise_server_errors=False) as net:
-        async with websockets.connect("ws://x/") as ws:
-            await ws.wait_closed()
+    async with wsfake.patch_client(broken, raise_server_errors=False) as net, websockets.connect("ws://x/") as ws:
+        await ws.wait_closed()
     assert [str(e) for e in net.routes[0].errors] == ["recorded"]
     assert str(net.routes[0].calls.last.error) == "recorded"
 
@@ -202,15 +205,17 @@ async def test_open_timeout_when_the_handshake_never_completes() -> None:
 
 
 async def test_connect_options_reach_the_server() -> None:
-    async with wsfake.patch_client(echo) as net:
-        async with websockets.connect(
+    async with (
+        wsfake.patch_client(echo) as net,
+        websockets.connect(
             URL,
             additional_headers={"Authorization": "Bearer t"},
             user_agent_header="my-agent/2",
             origin="https://example.com",
             compression=None,
-        ) as ws:
-            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        ) as ws,
+    ):
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
     call = net.routes[0].calls.last
     assert call.header("authorization") == "Bearer t"
     assert call.header("user-agent") == "my-agent/2"

@@ -30,7 +30,7 @@ def test_sync_context_from_a_plain_test() -> None:
 
 
 def test_misuse_is_explained() -> None:
-    with pytest.raises(wsfake.InvalidTarget, match="neither|ASGI app or an `async def handler"):
+    with pytest.raises(wsfake.InvalidTarget, match=r"ASGI app or an `async def handler"):
         wsfake.patch_client(42)
     with pytest.raises(wsfake.PatternError):
         wsfake.patch_client({"http://x/": echo})

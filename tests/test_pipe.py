@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import SocketAttribute
 from anyio import wait_all_tasks_blocked
+from anyio.abc import SocketAttribute
 
 from wsfake import Pipe
 from wsfake._asyncio_transport import AsyncioTransport
@@ -137,7 +137,9 @@ class RecordingProtocol(asyncio.Protocol):
         self.resumed.set()
 
 
-def transport_pair(buffer_size: int = 64 * 1024, keep_open: bool = False) -> tuple[Pipe, AsyncioTransport, RecordingProtocol]:
+def transport_pair(
+    buffer_size: int = 64 * 1024, keep_open: bool = False
+) -> tuple[Pipe, AsyncioTransport, RecordingProtocol]:
     pipe = make_pipe(buffer_size)
     protocol = RecordingProtocol(keep_open)
     transport = AsyncioTransport(pipe, protocol, asyncio.get_running_loop())
@@ -178,7 +180,7 @@ async def test_transport_eof_closes_unless_protocol_keeps_it_open() -> None:
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_transport_sees_a_reset_as_connection_reset_error() -> None:
-    pipe, transport, protocol = transport_pair()
+    pipe, _transport, protocol = transport_pair()
     pipe.server_stream().abort()
     with anyio.fail_after(5):
         await protocol.lost.wait()

@@ -10,10 +10,10 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.extensions import PerMessageDeflate
-from wsproto_client import WsprotoClient
 
 import wsfake
 from wsfake import Network, ServerConnection
+from wsproto_client import WsprotoClient
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,7 @@ from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
 
 from ._exceptions import ClientDisconnected
 from ._records import Call
-from ._runtime import Spawned, spawn
+from ._runtime import EventLike, Spawned, event_factory, spawn
 from ._session import ConnectionLost, ServerSession
 
 Scope = MutableMapping[str, Any]
@@ -75,9 +75,10 @@ class ASGIConnection:
         self.call = call
         self.close_timeout = close_timeout
         self._queue: deque[ASGIMessage] = deque([{"type": "websocket.connect"}])
-        self._queue_changed = anyio.Event()
-        self._resume_reading = anyio.Event()
-        self._client_gone = anyio.Event()
+        self._new_event = event_factory()
+        self._app_waiting: EventLike | None = None
+        self._reader_waiting: EventLike | None = None
+        self._client_gone = self._new_event()
         self._disconnect: ASGIMessage | None = None
         self.handshake_complete = False
         self.close_sent = False
@@ -88,7 +89,12 @@ class ASGIConnection:
 
     def _put(self, message: ASGIMessage) -> None:
         self._queue.append(message)
-        self._queue_changed.set()
+        if self._app_waiting is not None:
+            self._app_waiting.set()
+
+    def _resume_reader(self) -> None:
+        if self._reader_waiting is not None:
+            self._reader_waiting.set()
 
     def _put_disconnect(self, code: int, reason: str | None = None) -> None:
         message: ASGIMessage = {"type": "websocket.disconnect", "code": code}
@@ -101,13 +107,16 @@ class ASGIConnection:
         while not self._queue:
             if self._disconnect is not None:
                 return dict(self._disconnect)
-            self._queue_changed = anyio.Event()
-            await self._queue_changed.wait()
+            self._app_waiting = waiting = self._new_event()
+            try:
+                await waiting.wait()
+            finally:
+                self._app_waiting = None
         message = self._queue.popleft()
         if message["type"] == "websocket.disconnect":
             self._disconnect = message
         if not self._queue:
-            self._resume_reading.set()
+            self._resume_reader()
         return message
 
     async def send(self, message: ASGIMessage) -> None:
@@ -173,7 +182,7 @@ class ASGIConnection:
                 reason = message.get("reason", "") or ""
                 self._put_disconnect(code, reason)
                 self.close_sent = True
-                self._resume_reading.set()
+                self._resume_reader()
                 try:
                     await session.send_close(code, reason)
                 except ConnectionLost:
@@ -202,8 +211,11 @@ class ASGIConnection:
                         session.finish()
                         return
                 while self._queue and not self.close_sent:
-                    self._resume_reading = anyio.Event()
-                    await self._resume_reading.wait()
+                    self._reader_waiting = waiting = self._new_event()
+                    try:
+                        await waiting.wait()
+                    finally:
+                        self._reader_waiting = None
         except ConnectionLost:
             if not self.disconnected:
                 self.disconnected = True

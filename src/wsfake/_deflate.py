@@ -52,5 +52,7 @@ class ServerDeflate(PerMessageDeflate):
         if opcode is not Opcode.CONTINUATION:
             rsv = RsvBits(True, rsv[1], rsv[2])
         if self._compressor is None:
-            self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_max_window_bits, 5)
+            self._compressor = zlib.compressobj(
+                zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_max_window_bits, 5
+            )
         return rsv, self._compressor.compress(bytes(data)) + self._compressor.flush(zlib.Z_SYNC_FLUSH)

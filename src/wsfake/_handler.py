@@ -22,6 +22,7 @@ from wsproto.events import CloseConnection, Message, Pong, TextMessage
 
 from ._closed import ConcurrencyError, ConnectionClosedOK, closed_exception
 from ._http import Headers, Request, Response, make_headers, response_parts
+from ._runtime import EventLike, event_factory
 from ._session import ConnectionLost, ServerSession
 
 Data = str | bytes
@@ -98,11 +99,12 @@ class ServerConnection:
         self._frames: deque[tuple[Data, bool]] = deque()
         self._complete = 0
         self._reading = False
-        self._changed = anyio.Event()
-        self._drained = anyio.Event()
-        self._closed = anyio.Event()
+        self._new_event = event_factory()
+        self._recv_waiting: EventLike | None = None
+        self._reader_waiting: EventLike | None = None
+        self._closed = self._new_event()
         self._pings: dict[bytes, _PongWaiter] = {}
-        self._send_in_progress: anyio.Event | None = None
+        self._send_in_progress: EventLike | None = None
         self._state = State.CONNECTING
 
     def __repr__(self) -> str:
@@ -151,11 +153,19 @@ class ServerConnection:
     # Receiving
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+        if self._recv_waiting is not None:
+            self._recv_waiting.set()
 
     async def _wait_change(self) -> None:
-        await self._changed.wait()
+        self._recv_waiting = waiting = self._new_event()
+        try:
+            await waiting.wait()
+        finally:
+            self._recv_waiting = None
+
+    def _drained(self) -> None:
+        if self._reader_waiting is not None:
+            self._reader_waiting.set()
 
     async def recv(self, decode: bool | None = None) -> Data:
         """Receive the next message: str for text, bytes for binary (see ``decode``)."""
@@ -174,7 +184,7 @@ class ServerConnection:
                 if fin:
                     break
             self._complete -= 1
-            self._drained.set()
+            self._drained()
         finally:
             self._reading = False
         return _decode(parts[0] if len(parts) == 1 else _join(parts), decode)
@@ -195,7 +205,7 @@ class ServerConnection:
                 data, fin = self._frames.popleft()
                 if fin:
                     self._complete -= 1
-                    self._drained.set()
+                    self._drained()
                 yield _decode(data, decode)
                 if fin:
                     return
@@ -239,7 +249,7 @@ class ServerConnection:
             first = await anext(fragments)
         except StopAsyncIteration:
             return
-        self._send_in_progress = done = anyio.Event()
+        self._send_in_progress = done = self._new_event()
         try:
             if not isinstance(first, (str, bytes, bytearray, memoryview)):
                 raise TypeError(f"{kind} must contain bytes or str")
@@ -324,7 +334,7 @@ class ServerConnection:
             waiter.fail(exc)
         self._pings.clear()
         self._closed.set()
-        self._drained.set()
+        self._drained()
         self._wake()
 
     async def _read_loop(self) -> None:
@@ -334,8 +344,11 @@ class ServerConnection:
         try:
             while True:
                 while self._complete >= self._max_queue:
-                    self._drained = anyio.Event()
-                    await self._drained.wait()
+                    self._reader_waiting = waiting = self._new_event()
+                    try:
+                        await waiting.wait()
+                    finally:
+                        self._reader_waiting = None
                     if self._state is State.CLOSED:
                         return
                 for event in await session.receive_events():

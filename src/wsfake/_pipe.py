@@ -27,7 +27,7 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._runtime import CallSoon
+from ._runtime import CallSoon, EventLike, cancellation_check, event_factory
 
 DEFAULT_BUFFER_SIZE = 64 * 1024
 
@@ -225,8 +225,10 @@ class PipeStream(anyio.abc.ByteStream):
         self.remote_address = remote_address
         self._closed = False
         self._eof_sent = False
-        self._read_event: anyio.Event | None = None
-        self._write_event: anyio.Event | None = None
+        self._new_event = event_factory()
+        self._check_cancelled = cancellation_check()
+        self._read_event: EventLike | None = None
+        self._write_event: EventLike | None = None
         self._incoming.on_readable = self._wake_reader
         self._outgoing.on_writable = self._wake_writer
 
@@ -258,12 +260,12 @@ class PipeStream(anyio.abc.ByteStream):
                 raise anyio.BrokenResourceError("connection reset by peer")
             if incoming.eof:
                 raise anyio.EndOfStream
-            event = self._read_event = anyio.Event()
+            event = self._read_event = self._new_event()
             try:
                 await event.wait()
             finally:
                 self._read_event = None
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self._check_cancelled()
         return incoming.read(max_bytes)
 
     async def send(self, item: bytes) -> None:
@@ -276,12 +278,12 @@ class PipeStream(anyio.abc.ByteStream):
             raise anyio.BrokenResourceError("connection closed by peer")
         outgoing.write(item)
         while outgoing.size > outgoing.capacity and not (outgoing.reset or outgoing.reader_closed):
-            event = self._write_event = anyio.Event()
+            event = self._write_event = self._new_event()
             try:
                 await event.wait()
             finally:
                 self._write_event = None
-        await anyio.lowlevel.checkpoint_if_cancelled()
+        await self._check_cancelled()
 
     async def send_eof(self) -> None:
         self._eof_sent = True

@@ -9,10 +9,23 @@ from inside the client's own code, where no task group of ours is in scope.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 CallSoon = Callable[[Callable[[], None]], object]
+
+
+class EventLike(Protocol):
+    """The part of ``asyncio.Event`` / ``trio.Event`` wsfake uses."""
+
+    def set(self) -> object: ...
+
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> object: ...
+
+
+EventFactory = Callable[[], EventLike]
 
 
 def current_backend() -> str:
@@ -39,6 +52,38 @@ def current_call_soon() -> CallSoon:
     import trio
 
     return trio.lowlevel.current_trio_token().run_sync_soon
+
+
+def event_factory() -> EventFactory:
+    """The current backend's native event class.
+
+    ``anyio.Event()`` finds the backend on every creation; the per-message path
+    creates events often enough for that to show, so connections pick the
+    class once.
+    """
+    if current_backend() == "asyncio":
+        return asyncio.Event
+    import trio
+
+    return trio.Event
+
+
+def cancellation_check() -> Callable[[], Awaitable[None]]:
+    """A cheap "deliver a pending cancellation" for the fast path of a read.
+
+    On trio it is trio's own ``checkpoint_if_cancelled``. asyncio has no pending
+    cancellation to deliver without suspending, so it is a no-op there; a
+    reader that finds no data suspends anyway.
+    """
+    if current_backend() == "asyncio":
+        return _no_check
+    import trio
+
+    return trio.lowlevel.checkpoint_if_cancelled
+
+
+async def _no_check() -> None:
+    return None
 
 
 class Spawned:
