@@ -355,3 +355,20 @@ async def test_a_handler_that_never_reads_pushes_back_on_the_client() -> None:
         release.set()
         await asyncio.wait_for(sender, 5)
         assert await asyncio.wait_for(ws.recv(), 5) == "200"
+
+
+async def test_close_timeout_when_the_server_stops_reading() -> None:
+    # Like websockets.serve, the server stops reading once max_queue messages wait
+    # unread, so the client's close frame is not seen until close_timeout expires.
+    async def never_reads(ws: ServerConnection) -> None:
+        await asyncio.Event().wait()
+
+    async with wsfake.patch_client(shutdown_timeout=0.05) as net:
+        net.route(URL, never_reads, max_queue=2)
+        ws = await websockets.connect(URL, close_timeout=0.1, compression=None)
+        for _ in range(50):
+            await ws.send("x" * 1000)
+        await asyncio.wait_for(ws.close(), 5)
+        assert ws.protocol.close_code == 1006
+        with pytest.raises(ConnectionClosedError):
+            await ws.recv()

@@ -21,7 +21,33 @@ class Close:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.code} ({self.reason})" if self.reason else str(self.code)
+        if 3000 <= self.code < 4000:
+            explanation = "registered"
+        elif 4000 <= self.code < 5000:
+            explanation = "private use"
+        else:
+            explanation = _EXPLANATIONS.get(self.code, "unknown")
+        text = f"{self.code} ({explanation})"
+        return f"{text} {self.reason}" if self.reason else text
+
+
+_EXPLANATIONS = {
+    1000: "OK",
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1005: "no status received [internal]",
+    1006: "abnormal closure [internal]",
+    1007: "invalid frame payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+    1015: "TLS handshake failure [internal]",
+}
 
 
 class ConnectionClosed(Exception):
