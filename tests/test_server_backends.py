@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
@@ -144,8 +145,6 @@ async def test_garbage_request_gets_400() -> None:
     client = WsprotoClient(pipe.client_stream())
     await client.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     data = b""
-    import anyio
-
     with anyio.fail_after(5):
         while True:
             try:
@@ -154,3 +153,23 @@ async def test_garbage_request_gets_400() -> None:
                 break
     assert data.startswith(b"HTTP/1.1 400 ")
     await network.aclose()
+
+
+async def test_a_client_leaving_mid_handshake_is_not_a_server_error() -> None:
+    async def deny(connection: ServerConnection, request: Any) -> Any:
+        pipe.to_client.close_reader()  # the client is gone before the answer is written
+        return connection.respond(403, "no\n")
+
+    network = Network()
+    route = network.route("ws://x/*", echo, process_request=deny)
+    pipe = await network.open(route, wsfake.URL.parse("ws://x/"), "ws://x/")
+    client = WsprotoClient(pipe.client_stream())
+    from wsproto.events import Request
+
+    await client.send(Request(host="x", target="/"))
+    with anyio.fail_after(5), pytest.raises(anyio.EndOfStream):
+        while True:
+            await client.stream.receive()
+    await network.aclose()
+    assert route.calls.last.status == 403
+    assert network.errors == []

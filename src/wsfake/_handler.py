@@ -372,8 +372,6 @@ class ServerConnection:
                         self._wake()
                 if session.close_rcvd is not None and session.close_sent is not None:
                     return
-                if session.close_sent is not None and session.stream.pipe.to_client.reader_closed:
-                    return
         except ConnectionLost:
             return
         finally:

@@ -12,7 +12,7 @@ import anyio
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
 from ._records import Call, Calls
 from ._runtime import Spawned, current_call_soon, spawn
-from ._session import ServerSession
+from ._session import ConnectionLost, ServerSession
 from ._targets import Target, as_target
 from ._url import URL, AnyURL, Pattern, PatternLike
 
@@ -157,6 +157,8 @@ class Network:
             except anyio.get_cancelled_exc_class():
                 session.abort()
                 raise
+            except ConnectionLost:
+                pass  # the client left; a real server would not report that either
             except Exception as exc:
                 call.error = exc
                 route.errors.append(exc)

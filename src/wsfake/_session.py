@@ -62,7 +62,6 @@ class ServerSession:
         self.close_rcvd_then_sent: bool | None = None
         self.eof = False
         self._message_size = 0
-        self._message_is_text = False
 
     @property
     def state(self) -> ConnectionState:
@@ -136,7 +135,10 @@ class ServerSession:
         await self._write(data)
 
     async def reject(self, status: int, headers: RawHeaders, body: bytes) -> None:
-        """Answer with a plain HTTP response and close the connection."""
+        """Answer with a plain HTTP response and close the connection.
+
+        A client that already left is not an error: there is nobody to answer.
+        """
         names = {name.lower() for name, _ in headers}
         extra: list[tuple[bytes, bytes]] = []
         if b"date" not in names:
@@ -153,6 +155,8 @@ class ServerSession:
         self.call.response_body = body
         try:
             await self._write(data)
+        except ConnectionLost:
+            pass
         finally:
             self.stream.close()
 
