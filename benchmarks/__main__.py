@@ -4,7 +4,8 @@ Scenarios: (a) websockets client -> wsfake -> ASGI echo app; (c) the same client
 through uvicorn (websockets-sansio) over 127.0.0.1, if uvicorn is installed.
 W1: connect (full handshake) + one 16-byte echo + clean close, sequential -> connections/s.
 W2: 2,000 sequential 64-byte echo round trips on one connection -> round trips/s.
-Each figure is the median of 7 timed repetitions after a warm-up, with min-max shown.
+Each figure is the median of 7 timed repetitions after a warm-up, with min-max shown;
+the two scenarios' repetitions alternate.
 """
 
 from __future__ import annotations
@@ -59,30 +60,42 @@ async def w2(n: int, url: str) -> float:
 Workload = Callable[[int, str], Awaitable[float]]
 
 
-async def run(workload: Workload, n: int, repeat: int, url: str) -> list[float]:
-    await workload(max(1, n // 10), url)
-    return [await workload(n, url) for _ in range(repeat)]
+async def compare(workload: Workload, n: int, repeat: int, with_uvicorn: bool) -> tuple[list[float], list[float]]:
+    """Alternate (a) and (c) repetition by repetition, so machine drift hits both alike.
 
+    uvicorn is reached through ``pass_through``, the in-memory app through a route,
+    both inside one ``patch_client`` context and one event loop.
+    """
+    fake: list[float] = []
+    real: list[float] = []
+    server = None
+    task = None
+    if with_uvicorn:
+        import uvicorn
 
-async def in_memory(workload: Workload, n: int, repeat: int) -> list[float]:
-    async with wsfake.patch_client(wsfake.ASGI(asgi_echo, lifespan=False)):
-        return await run(workload, n, repeat, "ws://localhost:8000/echo")
-
-
-async def over_uvicorn(workload: Workload, n: int, repeat: int) -> list[float]:
-    import uvicorn
-
-    config = uvicorn.Config(asgi_echo, host="127.0.0.1", port=0, ws="websockets-sansio", log_level="critical")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+        config = uvicorn.Config(asgi_echo, host="127.0.0.1", port=0, ws="websockets-sansio", log_level="critical")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        real_url = f"ws://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/echo"
     try:
-        return await run(workload, n, repeat, f"ws://127.0.0.1:{port}/echo")
+        async with wsfake.patch_client() as net:
+            net.route("ws://localhost:8000/*", wsfake.ASGI(asgi_echo, lifespan=False))
+            net.pass_through("ws://127.0.0.1:*/*")
+            fake_url = "ws://localhost:8000/echo"
+            await workload(max(1, n // 10), fake_url)
+            if server is not None:
+                await workload(max(1, n // 10), real_url)
+            for _ in range(repeat):
+                fake.append(await workload(n, fake_url))
+                if server is not None:
+                    real.append(await workload(n, real_url))
     finally:
-        server.should_exit = True
-        await task
+        if server is not None and task is not None:
+            server.should_exit = True
+            await task
+    return fake, real
 
 
 def main() -> int:
@@ -107,10 +120,9 @@ def main() -> int:
     print("| workload | (a) wsfake, median (min-max) | (c) uvicorn over 127.0.0.1 | (a)/(c) |")
     print("|---|---|---|---|")
     for name, unit, workload, n in rows:
-        fake = asyncio.run(in_memory(workload, n, repeat))
+        fake, real = asyncio.run(compare(workload, n, repeat, uvicorn is not None))
         cells = [name, _cell(fake, unit)]
-        if uvicorn is not None:
-            real = asyncio.run(over_uvicorn(workload, n, repeat))
+        if real:
             cells += [_cell(real, unit), f"{statistics.median(fake) / statistics.median(real):.2f}x"]
         else:
             cells += ["-", "-"]
