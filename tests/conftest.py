@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 
 _real_init = socket.socket.__init__
@@ -56,3 +57,10 @@ def socket_guard(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait, one event-loop turn at a time, until ``condition()`` holds (fail after ``timeout``)."""
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0)

@@ -12,6 +12,7 @@ import websockets
 from websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
 import wsfake
+from conftest import until
 from wsfake import ServerConnection
 
 pytestmark = pytest.mark.asyncio
@@ -368,6 +369,9 @@ async def test_close_timeout_when_the_server_stops_reading() -> None:
         ws = await websockets.connect(URL, close_timeout=0.1, compression=None)
         for _ in range(50):
             await ws.send("x" * 1000)
+        # Wait until the server has read all 50 and paused; the close frame then stays unread.
+        call = net.routes[0].calls.last
+        await until(lambda: len(call.received) == 50)
         await asyncio.wait_for(ws.close(), 5)
         assert ws.protocol.close_code == 1006
         with pytest.raises(ConnectionClosedError):

@@ -199,7 +199,8 @@ async def test_open_timeout_when_the_handshake_never_completes() -> None:
 
     async with wsfake.patch_client() as net:
         net.route("ws://slow/*", echo, process_request=never)
-        with pytest.raises(TimeoutError):
+        # websockets raises the builtin TimeoutError, asyncio.TimeoutError on Python 3.10.
+        with pytest.raises((TimeoutError, asyncio.TimeoutError)):
             await websockets.connect("ws://slow/", open_timeout=0.05)
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
 
