@@ -376,3 +376,32 @@ async def test_close_timeout_when_the_server_stops_reading() -> None:
         assert ws.protocol.close_code == 1006
         with pytest.raises(ConnectionClosedError):
             await ws.recv()
+
+
+async def test_text_true_sends_bytes_unchecked_and_the_client_fails_with_1007() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"valid", text=True)
+        await ws.send("as binary", text=False)
+        await ws.send(b"\xc3\x28", text=True)  # invalid UTF-8, as websockets would send it
+        await ws.wait_closed()
+
+    async with wsfake.patch_client(handler), websockets.connect(URL) as ws:
+        assert await ws.recv() == "valid"
+        assert await ws.recv() == b"as binary"
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.sent is not None and info.value.sent.code == 1007
+
+
+async def test_transport_abort_drops_the_connection_without_a_close_frame() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send("last words")
+        assert ws.transport.get_extra_info("peername") == ws.remote_address
+        ws.transport.abort()
+        assert ws.transport.is_closing()
+
+    async with wsfake.patch_client(handler), websockets.connect(URL) as ws:
+        assert await ws.recv() == "last words"
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert info.value.rcvd is None and ws.protocol.close_code == 1006

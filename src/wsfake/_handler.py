@@ -73,6 +73,29 @@ class _PongWaiter:
         return self.latency
 
 
+class _Transport:
+    """What handlers use of ``ServerConnection.transport``: drop the connection or ask about it."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self._connection = connection
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a close frame (the client sees 1006)."""
+        self._connection._session.abort()
+
+    def close(self) -> None:
+        """Close the connection without a close frame, after what was sent."""
+        self._connection._session.finish()
+
+    def is_closing(self) -> bool:
+        return self._connection._session.stream.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": self._connection.remote_address, "sockname": self._connection.local_address}.get(
+            name, default
+        )
+
+
 class ServerConnection:
     """The server side of a connection, as a ``websockets.serve`` handler sees it."""
 
@@ -136,6 +159,11 @@ class ServerConnection:
     def _close_exc(self) -> Exception:
         s = self._session
         return closed_exception(s.close_rcvd, s.close_sent, s.close_rcvd_then_sent)
+
+    @property
+    def transport(self) -> _Transport:
+        """A stand-in for the asyncio transport, for handlers that abort or close it."""
+        return _Transport(self)
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Any:
         """Build a plain-text HTTP response for ``process_request`` to return."""
@@ -229,12 +257,13 @@ class ServerConnection:
 
         Framing and errors are websockets': each fragment is a frame, then an
         empty final frame; a fragment of the wrong type raises ``TypeError`` and
-        fails the connection with 1011.
+        fails the connection with 1011. ``text=True`` sends bytes in text frames
+        unchecked, ``text=False`` sends str in binary frames.
         """
         while self._send_in_progress is not None:
             await self._send_in_progress.wait()
         if isinstance(message, (str, bytes, bytearray, memoryview)):
-            await self._send_frame(_encode(message, text), fin=True)
+            await self._send_frame(message, text, fin=True)
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
@@ -254,12 +283,12 @@ class ServerConnection:
             if not isinstance(first, (str, bytes, bytearray, memoryview)):
                 raise TypeError(f"{kind} must contain bytes or str")
             is_str = isinstance(first, str)
-            await self._send_frame(_encode(first, text), fin=False)
+            await self._send_frame(first, text, fin=False)
             async for fragment in fragments:
                 if not isinstance(fragment, (str, bytes, bytearray, memoryview)) or isinstance(fragment, str) != is_str:
                     raise TypeError(f"{kind} must contain uniform types")
-                await self._send_frame(_encode(fragment, text), fin=False)
-            await self._send_frame(_encode("" if is_str else b"", text), fin=True)
+                await self._send_frame(fragment, text, fin=False)
+            await self._send_frame("" if is_str else b"", text, fin=True)
         except Exception:
             await self._session.fail(1011, "error in fragmented message")
             self._set_closed()
@@ -268,18 +297,21 @@ class ServerConnection:
             self._send_in_progress = None
             done.set()
 
-    async def _send_frame(self, data: Data, *, fin: bool) -> None:
+    async def _send_frame(self, message: Any, text: bool | None, *, fin: bool) -> None:
         if self._state is not State.OPEN or not self._session.open:
             raise self._close_exc()
+        if isinstance(message, str):
+            data: Data = message.encode() if text is False else message
+        else:
+            data = bytes(message)
         try:
-            await self._session.send_message(data, fin=fin)
+            await self._session.send_message(data, fin=fin, raw_text=text is True)
         except ConnectionLost:
             raise self._close_exc() from None
 
     async def ping(self, data: Data | None = None) -> Awaitable[float]:
         """Send a ping; await the result to wait for the pong and get the latency."""
-        payload = os.urandom(4) if data is None else _encode(data, False)
-        assert isinstance(payload, bytes)
+        payload = os.urandom(4) if data is None else _as_bytes(data)
         if payload in self._pings:
             raise ConcurrencyError("already waiting for a pong with the same data")
         if self._state is not State.OPEN:
@@ -296,8 +328,7 @@ class ServerConnection:
         """Send an unsolicited pong."""
         if self._state is not State.OPEN:
             raise self._close_exc()
-        payload = _encode(data, False)
-        assert isinstance(payload, bytes)
+        payload = _as_bytes(data)
         try:
             await self._session.send_pong(payload)
         except ConnectionLost:
@@ -425,11 +456,8 @@ def _decode(message: Data, decode: bool | None) -> Data:
     return message.encode() if isinstance(message, str) else message
 
 
-def _encode(message: Any, text: bool | None) -> Data:
-    if isinstance(message, str):
-        return message.encode() if text is False else message
-    data = bytes(message)
-    return data.decode() if text else data
+def _as_bytes(data: Any) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
 
 
 async def _aiter_sync(items: Iterable[Any]) -> AsyncIterator[Any]:

@@ -289,6 +289,11 @@ class PipeStream(anyio.abc.ByteStream):
         self._eof_sent = True
         self._outgoing.write_eof()
 
+    @property
+    def closed(self) -> bool:
+        """True once this end was closed or aborted."""
+        return self._closed
+
     def close(self) -> None:
         """Close both directions: the peer reads what was sent, then EOF."""
         if self._closed:

@@ -32,6 +32,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension
+from wsproto.frame_protocol import Opcode
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._deflate import ServerDeflate
@@ -162,18 +163,37 @@ class ServerSession:
 
     # Data transfer
 
-    async def send_message(self, data: str | bytes, *, fin: bool = True) -> None:
-        """Send one frame of a message (``fin=False`` for a fragment)."""
+    async def send_message(self, data: str | bytes, *, fin: bool = True, raw_text: bool = False) -> None:
+        """Send one frame of a message (``fin=False`` for a fragment).
+
+        ``raw_text=True`` sends ``bytes`` in a text frame without checking them,
+        as ``websockets``' ``send(data, text=True)`` does; wsproto's event API
+        cannot, so this drives its frame serializer directly.
+        """
         if not self.open:
             raise ConnectionLost
-        self.call._sent(data, fin)
-        event: Event = (
-            TextMessage(data=data, message_finished=fin)
-            if isinstance(data, str)
-            else BytesMessage(data=data, message_finished=fin)
-        )
-        payload = self._ws.send(event)
+        if raw_text and isinstance(data, bytes):
+            self.call._sent(data.decode("utf-8", "replace"), fin)
+            payload = self._raw_text_frame(data, fin)
+        else:
+            self.call._sent(data, fin)
+            event: Event = (
+                TextMessage(data=data, message_finished=fin)
+                if isinstance(data, str)
+                else BytesMessage(data=data, message_finished=fin)
+            )
+            payload = self._ws.send(event)
         await self._write(payload)
+
+    def _raw_text_frame(self, data: bytes, fin: bool) -> bytes:
+        proto = self._ws.connection._proto  # type: ignore[union-attr]
+        if proto._outbound_opcode is None:
+            opcode = proto._outbound_opcode = Opcode.TEXT
+        else:
+            opcode = Opcode.CONTINUATION
+        if fin:
+            proto._outbound_opcode = None
+        return bytes(proto._serialize_frame(opcode, data, fin))
 
     async def send_ping(self, payload: bytes) -> None:
         await self._write(self._ws.send(Ping(payload=payload)))
