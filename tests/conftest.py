@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import pytest
+
+from helpers import SocketOpened
 
 _real_init = socket.socket.__init__
 _in_socketpair = threading.local()
 _real_socketpair = socket.socketpair
-
-
-class SocketOpened(AssertionError):
-    """An in-memory test created an internet socket."""
 
 
 def _guarded_init(self: socket.socket, family: Any = -1, *args: Any, **kwargs: Any) -> None:
@@ -57,10 +54,3 @@ def socket_guard(request: pytest.FixtureRequest) -> Iterator[None]:
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait, one event-loop turn at a time, until ``condition()`` holds (fail after ``timeout``)."""
-    with anyio.fail_after(timeout):
-        while not condition():
-            await anyio.sleep(0)

@@ -12,7 +12,7 @@ import websockets
 from websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
 import wsfake
-from conftest import until
+from helpers import until
 from wsfake import ServerConnection
 
 pytestmark = pytest.mark.asyncio

@@ -232,3 +232,15 @@ async def test_transport_write_after_write_eof_is_an_error() -> None:
     transport.close()
     with anyio.fail_after(5):
         await protocol.lost.wait()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_transport_reports_eof_in_a_later_iteration_than_data() -> None:
+    pipe, _transport, protocol = transport_pair()
+    server = pipe.server_stream()
+    await server.send(b"last words")
+    server.close()
+    await asyncio.sleep(0)
+    assert protocol.events[-1] == ("data", b"last words"), "EOF must not arrive with the data"
+    await asyncio.sleep(0)
+    assert ("eof", None) in protocol.events

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from conftest import SocketOpened
+from helpers import SocketOpened
 
 
 def test_guard_blocks_inet_sockets() -> None:

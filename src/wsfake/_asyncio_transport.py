@@ -2,8 +2,9 @@
 
 It drives the client library's own protocol object exactly as a selector
 socket transport does: ``data_received`` in a later loop iteration than the
-server's write, ``eof_received`` and its keep-open answer, ``connection_lost``
-once, and ``pause_writing``/``resume_writing`` around a write buffer limit.
+server's write, ``eof_received`` (and its keep-open answer) in a later
+iteration than the last data, ``connection_lost`` once, and
+``pause_writing``/``resume_writing`` around a write buffer limit.
 """
 
 from __future__ import annotations
@@ -56,9 +57,12 @@ class AsyncioTransport(asyncio.Transport):
         if incoming.visible_size:
             data = incoming.read()
             self._protocol.data_received(data)  # type: ignore[attr-defined]
-            if self._connection_lost or not self._reading:
-                return
-        if incoming.eof and not incoming.visible_size and not self._eof_received:
+            if (incoming.eof or incoming.reset) and not self._connection_lost:
+                # A socket read never returns data and EOF together: the EOF comes
+                # from a later read, after tasks woken by this data have run.
+                self._schedule_delivery()
+            return
+        if incoming.eof and not self._eof_received:
             self._eof_received = True
             keep_open = self._protocol.eof_received()  # type: ignore[attr-defined]
             if not keep_open:

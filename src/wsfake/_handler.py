@@ -488,18 +488,65 @@ async def serve_handler(
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
     close_timeout: float | None = 10,
+    open_timeout: float | None = 10,
     max_queue: int = 16,
     on_connection: Callable[[ServerConnection], object] = lambda conn: None,
 ) -> None:
     """Run one connection for a handler target, as ``websockets.serve`` would.
 
-    The handler's own exception, if any, propagates after the connection was
-    closed with 1011.
+    The opening handshake (including ``process_request``) must finish within
+    ``open_timeout`` or the connection is dropped. The handler's own exception,
+    if any, propagates after the connection was closed with 1011.
     """
+    conn: ServerConnection | None = None
+    with anyio.move_on_after(open_timeout) as deadline:
+        conn = await _handshake(
+            session,
+            remote_address,
+            local_address,
+            subprotocols,
+            process_request,
+            close_timeout,
+            max_queue,
+            on_connection,
+        )
+    if deadline.cancelled_caught:
+        session.abort()
+        if conn is not None:
+            conn._set_closed()
+        return
+    if conn is None:
+        return
+    error: BaseException | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(conn._read_loop)
+        if ping_interval is not None:
+            tg.start_soon(conn._keepalive, ping_interval, ping_timeout)
+        try:
+            await handler(conn)
+        except Exception as exc:
+            error = exc
+        await conn.close(1011 if error is not None else 1000)
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+
+
+async def _handshake(
+    session: ServerSession,
+    remote_address: tuple[str, int],
+    local_address: tuple[str, int],
+    subprotocols: Sequence[str],
+    process_request: ProcessRequest | None,
+    close_timeout: float | None,
+    max_queue: int,
+    on_connection: Callable[[ServerConnection], object],
+) -> ServerConnection | None:
+    """Read the request and answer it; the open connection, or None if it was refused."""
     wsrequest = await session.read_request()
     if wsrequest is None:
         session.finish()
-        return
+        return None
     headers = make_headers(session.call.request_headers)
     conn = ServerConnection(
         session,
@@ -517,32 +564,20 @@ async def serve_handler(
         if response is not None:
             await session.reject(*response_parts(response))
             conn._set_closed()
-            return
+            return None
     try:
         conn.subprotocol = select_subprotocol(subprotocols, list(wsrequest.subprotocols))
     except NegotiationError as exc:
         await session.reject(400, [], f"Failed to open a WebSocket connection: {exc}.\n".encode())
         conn._set_closed()
-        return
+        return None
     try:
         await session.accept(conn.subprotocol)
     except ConnectionLost:
         conn._set_closed()
-        return
+        return None
     conn._state = State.OPEN
-    error: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(conn._read_loop)
-        if ping_interval is not None:
-            tg.start_soon(conn._keepalive, ping_interval, ping_timeout)
-        try:
-            await handler(conn)
-        except Exception as exc:
-            error = exc
-        await conn.close(1011 if error is not None else 1000)
-        tg.cancel_scope.cancel()
-    if error is not None:
-        raise error
+    return conn
 
 
 __all__ = ["Headers", "ServerConnection", "State", "TextMessage", "serve_handler"]

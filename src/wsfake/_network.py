@@ -145,7 +145,14 @@ class Network:
         call = Call(url=request_url)
         route.calls.append(call)
         stream = pipe.server_stream()
-        session = ServerSession(stream, call, max_size=route.target.max_size, compression=route.target.compression)
+        target = route.target
+        session = ServerSession(
+            stream,
+            call,
+            max_size=target.max_size,
+            compression=target.compression,
+            flavor=target.flavor,
+        )
         live = _Live(session)
         self._live.add(live)
 
@@ -173,9 +180,11 @@ class Network:
     async def aclose(self) -> None:
         """Close live connections with 1001, wait for their server tasks, run lifespan shutdown.
 
-        Connections still in the opening handshake are cancelled at once; open
-        ones get a 1001 close frame and ``shutdown_timeout`` seconds to finish
-        before their tasks are cancelled.
+        Connections still in the opening handshake with their client present are
+        cancelled at once. Open ones get a 1001 close frame; they, and handshakes
+        whose client already left (the server may still be reacting to that, as
+        an ASGI app receiving its disconnect), get ``shutdown_timeout`` seconds
+        to finish before their tasks are cancelled.
         """
         live = list(self._live)
         for item in live:
@@ -184,7 +193,7 @@ class Network:
                     await item.session.send_close(1001, "")
                 except Exception:
                     item.session.abort()
-            elif item.session.connecting and item.task is not None:
+            elif item.session.connecting and not item.session.stream.pipe.client_gone and item.task is not None:
                 item.task.cancel()
         with anyio.move_on_after(self.shutdown_timeout):
             for item in live:

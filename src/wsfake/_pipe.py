@@ -188,6 +188,11 @@ class Pipe:
         self.client_address = client_address
         self.server_address = server_address
 
+    @property
+    def client_gone(self) -> bool:
+        """True once the client end closed, aborted or reset the connection."""
+        return self.to_client.reader_closed or self.to_server.eof or self.to_server.reset
+
     def reset(self) -> None:
         """Abort the whole connection (RST): both ends see it broken."""
         self.to_server.break_()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 from collections.abc import Sequence
-from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 import anyio
+import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -41,6 +42,10 @@ from ._records import Call
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
+#: Whose conventions the session follows where real servers differ: ``websockets.serve``
+#: (handler targets) or uvicorn (ASGI targets).
+Flavor = Literal["websockets", "uvicorn"]
+
 
 class ConnectionLost(Exception):
     """The client went away (EOF or reset) before a close frame arrived."""
@@ -49,8 +54,17 @@ class ConnectionLost(Exception):
 class ServerSession:
     """wsproto over a server byte stream, with the framing rules of a real server."""
 
-    def __init__(self, stream: PipeStream, call: Call, *, max_size: int | None, compression: bool) -> None:
+    def __init__(
+        self,
+        stream: PipeStream,
+        call: Call,
+        *,
+        max_size: int | None,
+        compression: bool,
+        flavor: Flavor = "websockets",
+    ) -> None:
         self.stream = stream
+        self.flavor = flavor
         self.call = call
         self.max_size = max_size
         self.compression = compression
@@ -119,12 +133,29 @@ class ServerSession:
                         self.call.subprotocols_offered = list(event.subprotocols)
                         return event
             except RemoteProtocolError as exc:
-                if self._ws.state is ConnectionState.CONNECTING and isinstance(exc.event_hint, RejectConnection):
+                if isinstance(exc.__context__, h11.RemoteProtocolError):
+                    await self._answer_malformed_request()
+                elif self._ws.state is ConnectionState.CONNECTING and isinstance(exc.event_hint, RejectConnection):
                     body = f"Failed to open a WebSocket connection: {exc}.\n".encode()
                     await self.reject(exc.event_hint.status_code, list(exc.event_hint.headers), body)
                 return None
             if data is None:
                 return None
+
+    async def _answer_malformed_request(self) -> None:
+        """A request that is not valid HTTP: uvicorn answers 400, websockets.serve just closes."""
+        if self.flavor == "uvicorn":
+            self.call.status = 400
+            body = b"Invalid HTTP request received."
+            head = (
+                "HTTP/1.1 400 Bad Request\r\n"
+                f"date: {email.utils.formatdate(usegmt=True)}\r\n"
+                "content-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n"
+            )
+            with contextlib.suppress(ConnectionLost):
+                await self._write(head.encode() + body)
+            self.call.response_body = body
+        self.stream.close()
 
     async def accept(self, subprotocol: str | None, extra_headers: RawHeaders = ()) -> None:
         """Answer 101; permessage-deflate is negotiated when enabled and offered."""
@@ -252,12 +283,26 @@ class ServerSession:
                         await self.send_close(event.code, event.reason or "")
                     out.append(event)
                 else:
-                    await self.fail(event.code, event.reason or "")
-                    out.append(event)
+                    reason = self._failure_reason(event.code, event.reason or "")
+                    await self.fail(event.code, reason)
+                    out.append(CloseConnection(event.code, reason))
                     break
             else:
                 out.append(event)
         return out
+
+    def _failure_reason(self, code: int, wsproto_reason: str) -> str:
+        """The close reason the real server sends for a frame wsproto rejected.
+
+        For invalid UTF-8, websockets sends ``"<reason> at position <n>"`` and
+        uvicorn an empty reason; wsproto's own text is the decoder's message.
+        """
+        if code != 1007:
+            return wsproto_reason
+        if self.flavor == "uvicorn":
+            return ""
+        match = _DECODE_ERROR.search(wsproto_reason)
+        return f"{match[2]} at position {match[1]}" if match else wsproto_reason
 
     def _check_size(self, event: Message[Any]) -> str | None:
         """Return websockets' 1009 reason if this fragment takes the message over max_size."""
@@ -302,6 +347,9 @@ class ServerSession:
         self.stream.close()
 
 
+_DECODE_ERROR = re.compile(r"in position (\d+): (.+)$")
+
+
 def _parse_header_block(block: bytes) -> list[tuple[bytes, bytes]]:
     """Header lines after the request line, as ``(name, value)`` with the name's case kept."""
     headers = []
@@ -310,13 +358,6 @@ def _parse_header_block(block: bytes) -> list[tuple[bytes, bytes]]:
         if sep:
             headers.append((name.strip(), value.strip()))
     return headers
-
-
-def status_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 __all__ = ["BytesMessage", "ConnectionLost", "ServerSession", "TextMessage"]

@@ -10,7 +10,7 @@ from ._asgi import ASGIApp, Lifespan, serve_asgi
 from ._exceptions import InvalidTarget
 from ._handler import HandlerFunc, ProcessRequest, ServerConnection, serve_handler
 from ._records import Call
-from ._session import ServerSession
+from ._session import Flavor, ServerSession
 
 _WRAP_HINT = "wrap it explicitly: wsfake.ASGI(app) for an ASGI app, wsfake.Handler(fn) for `async def handler(ws)`"
 
@@ -20,6 +20,8 @@ class Target:
 
     max_size: int | None
     compression: bool
+    #: Whose conventions to follow where real servers differ (see ServerSession).
+    flavor: Flavor = "websockets"
 
     async def prepare(self) -> None:
         """Called before a connection is opened (ASGI lifespan startup)."""
@@ -42,8 +44,8 @@ class Handler(Target):
     Options mirror ``websockets.serve``: ``subprotocols`` (server's preference
     order), ``process_request(connection, request)`` returning None or a
     response, ``max_size`` (1 MiB), ``compression`` ("deflate" or None),
-    ``ping_interval``/``ping_timeout`` (20 s), ``close_timeout`` (10 s) and
-    ``max_queue`` (16).
+    ``ping_interval``/``ping_timeout`` (20 s), ``close_timeout`` (10 s),
+    ``open_timeout`` (10 s, for the opening handshake) and ``max_queue`` (16).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class Handler(Target):
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
         close_timeout: float | None = 10,
+        open_timeout: float | None = 10,
         max_queue: int = 16,
     ) -> None:
         if not callable(handler):
@@ -71,6 +74,7 @@ class Handler(Target):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
+        self.open_timeout = open_timeout
         self.max_queue = max_queue
         #: Connections currently being handled.
         self.connections: set[ServerConnection] = set()
@@ -99,6 +103,7 @@ class Handler(Target):
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_timeout,
                 close_timeout=self.close_timeout,
+                open_timeout=self.open_timeout,
                 max_queue=self.max_queue,
                 on_connection=register,
             )
@@ -135,6 +140,7 @@ class ASGI(Target):
         self.compression = compression is not None
         self.close_timeout = close_timeout
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
+        self.flavor = "uvicorn"
 
     def __repr__(self) -> str:
         return f"ASGI({_name(self.app)})"

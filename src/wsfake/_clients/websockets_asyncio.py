@@ -10,6 +10,7 @@ keepalive and close handshake are websockets' real code.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +45,13 @@ def install() -> Callable[[], None] | None:
         found = resolve(url)
         if found is None:
             return await original(self)
+        loop = asyncio.get_running_loop()
+        _check_create_connection_kwargs(loop, kwargs)
         network, route = found
         pipe = await network.open(route, url, str(url))
         factory = self.factory if hasattr(self, "factory") else self.protocol_factory
         connection = factory(ws_uri)
-        connection.connection_made(AsyncioTransport(pipe, connection, asyncio.get_running_loop()))
+        connection.connection_made(AsyncioTransport(pipe, connection, loop))
         return connection
 
     open_in_memory.__wrapped__ = original  # type: ignore[attr-defined]
@@ -58,3 +61,17 @@ def install() -> Callable[[], None] | None:
         setattr(cls, name, original)
 
     return undo
+
+
+def _check_create_connection_kwargs(loop: asyncio.AbstractEventLoop, kwargs: dict[str, Any]) -> None:
+    """Reject what ``loop.create_connection`` would reject, with its own message.
+
+    websockets passes unknown ``connect()`` keywords through to it, so a typo or
+    an option of a newer websockets fails there on a real network; it must fail
+    in memory too rather than be ignored.
+    """
+    create_connection = loop.create_connection
+    accepted = inspect.signature(create_connection).parameters
+    for name in kwargs:
+        if name not in accepted:
+            raise TypeError(f"{create_connection.__qualname__}() got an unexpected keyword argument {name!r}")

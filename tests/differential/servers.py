@@ -1,0 +1,215 @@
+"""The server code the differential scenarios talk to: one handler and one ASGI app.
+
+Both dispatch on the request path (``/<action>?<params>``), so a scenario is a client
+driver plus a path. What the server code observes goes to ``runner.SERVER``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from runner import SERVER
+
+
+def _params(target: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(target)
+    params = {key: values[0] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+    return parts.path.strip("/").split("/")[0], params
+
+
+async def handler(ws: Any) -> None:
+    """A ``websockets.serve`` handler; the same function runs under wsfake."""
+    action, p = _params(ws.request.path)
+    if action == "echo":
+        async for message in ws:
+            await ws.send(message)
+    elif action == "close":
+        await ws.close(int(p["code"]), p.get("reason", ""))
+    elif action == "return":
+        return
+    elif action == "raise":
+        raise ValueError("handler failed")
+    elif action == "abort":
+        await ws.send("before abort")
+        ws.transport.abort()
+    elif action == "burst":
+        for i in range(int(p["n"])):
+            await ws.send(f"m{i}")
+        await ws.close(1000, "burst done")
+    elif action == "fragments":
+        await ws.send(["a", "b", "c"])
+
+        async def parts() -> Any:
+            yield b"1"
+            yield b"2"
+
+        await ws.send(parts())
+        await ws.wait_closed()
+    elif action == "streaming":
+        for _ in range(2):
+            SERVER.note("fragments", [f if isinstance(f, str) else f.hex() async for f in ws.recv_streaming()])
+        await ws.send("got both")
+        await ws.wait_closed()
+    elif action == "ping":
+        waiter = await ws.ping(b"srv")
+        latency = await asyncio.wait_for(waiter, 5)
+        SERVER.note("pong received", latency >= 0)
+        await ws.send("ponged")
+        await ws.wait_closed()
+    elif action == "invalid_utf8":
+        await ws.send(b"\xc3\x28", text=True)
+        await ws.wait_closed()
+    elif action == "headers":
+        h = ws.request.headers
+        await ws.send(json.dumps({k: h.get_all(k) for k in ("User-Agent", "Origin", "X-Custom", "Authorization")}))
+        await ws.wait_closed()
+    elif action == "path":
+        await ws.send(ws.request.path)
+        await ws.wait_closed()
+    elif action == "subprotocol":
+        await ws.send(str(ws.subprotocol))
+        await ws.wait_closed()
+    elif action == "big":
+        await ws.send("z" * int(p["size"]))
+        await ws.wait_closed()
+    elif action == "observe":
+        try:
+            async for message in ws:
+                SERVER.note("received", message)
+        finally:
+            # ServerConnection.close_code is websockets >= 15; older releases keep it on .protocol.
+            source = ws if hasattr(ws, "close_code") else ws.protocol
+            SERVER.note("closed", source.close_code, source.close_reason)
+    elif action == "slow":
+        await asyncio.sleep(float(p["delay"]))
+        async for message in ws:
+            await ws.send(message)
+    elif action == "count":
+        await asyncio.sleep(float(p["delay"]))
+        in_order = True
+        for i in range(int(p["n"])):
+            in_order &= (await ws.recv())[:5] == f"{i:05d}"
+        await ws.send(f"received {p['n']} in order: {in_order}")
+        await ws.wait_closed()
+    else:
+        raise AssertionError(f"unknown action {action!r}")
+
+
+async def deny_503_once(connection: Any, request: Any) -> Any:
+    """``process_request`` answering 503 to the first attempt on each path, then accepting."""
+    if request.path not in _seen:
+        _seen.add(request.path)
+        return connection.respond(503, "warming up\n")
+    return None
+
+
+_seen: set[str] = set()
+
+
+async def deny(connection: Any, request: Any) -> Any:
+    action, _ = _params(request.path)
+    if action == "deny403":
+        return connection.respond(403, "Forbidden\n")
+    if action == "deny404":
+        response = connection.respond(404, "no such room\n")
+        response.headers["X-Reason"] = "room-missing"
+        return response
+    if action == "hang":
+        await asyncio.sleep(3600)
+    return None
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A raw ASGI app; the same callable runs under uvicorn and under wsfake."""
+    assert scope["type"] == "websocket"
+    action, p = _params(scope["raw_path"].decode() + "?" + scope["query_string"].decode())
+    connect = await receive()
+    SERVER.note("event", connect["type"])
+    if action == "deny":
+        await send({"type": "websocket.close"})
+        return
+    if action == "http404":
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": [(b"x-why", b"no room")]})
+        await send({"type": "websocket.http.response.body", "body": b"room ", "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b"not found"})
+        return
+    if action == "raise_before":
+        raise ValueError("app failed before accept")
+    if action == "return_before":
+        return
+    if action == "never_accept":
+        event = await receive()  # the client gives up; uvicorn reports it as a disconnect
+        SERVER.note("event", event["type"], event.get("code"))
+        return
+    accept: dict[str, Any] = {"type": "websocket.accept"}
+    if "subprotocol" in p:
+        accept["subprotocol"] = p["subprotocol"] or None
+    if "header" in p:
+        accept["headers"] = [(b"x-app", p["header"].encode())]
+    await send(accept)
+    if action == "echo":
+        while True:
+            event = await receive()
+            if event["type"] == "websocket.disconnect":
+                SERVER.note("disconnect", event.get("code"), event.get("reason", ""))
+                return
+            await send({"type": "websocket.send", "text": event.get("text"), "bytes": event.get("bytes")})
+    elif action == "close":
+        await send({"type": "websocket.close", "code": int(p["code"]), "reason": p.get("reason", "")})
+        event = await receive()
+        SERVER.note("after close", event["type"])
+    elif action == "raise_after":
+        raise RuntimeError("app failed after accept")
+    elif action == "return_after":
+        return
+    elif action == "burst":
+        for i in range(int(p["n"])):
+            await send({"type": "websocket.send", "text": f"m{i}"})
+        await send({"type": "websocket.close", "code": 1000, "reason": "burst done"})
+    elif action == "scope":
+        keys = ("scheme", "path", "raw_path", "query_string", "root_path", "http_version", "subprotocols")
+        seen = {k: scope[k].decode() if isinstance(scope[k], bytes) else scope[k] for k in keys}
+        seen["headers"] = [
+            [k.decode(), v.decode()]
+            for k, v in scope["headers"]
+            if k.startswith(b"x-") or k in (b"origin", b"user-agent")
+        ]
+        seen["asgi"] = scope["asgi"]
+        seen["extensions"] = sorted(scope.get("extensions") or {})
+        await send({"type": "websocket.send", "text": json.dumps(seen, sort_keys=True)})
+        event = await receive()
+        SERVER.note("disconnect", event.get("code"), event.get("reason", ""))
+    elif action == "big":
+        await send({"type": "websocket.send", "bytes": b"z" * int(p["size"])})
+        event = await receive()
+        SERVER.note("disconnect", event.get("code"))
+    elif action == "send_after_disconnect":
+        event = await receive()
+        SERVER.note("disconnect", event.get("code"), event.get("reason", ""))
+        try:
+            await send({"type": "websocket.send", "text": "too late"})
+        except OSError as exc:
+            from runner import describe
+
+            SERVER.note("send raised", describe(exc))
+    elif action == "count":
+        await asyncio.sleep(float(p["delay"]))
+        in_order = True
+        for i in range(int(p["n"])):
+            event = await receive()
+            in_order &= event.get("text", "")[:5] == f"{i:05d}"
+        await send({"type": "websocket.send", "text": f"received {p['n']} in order: {in_order}"})
+        event = await receive()
+        SERVER.note("disconnect", event.get("code"))
+    elif action == "slow":
+        await asyncio.sleep(float(p["delay"]))
+        while True:
+            event = await receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "text": event.get("text"), "bytes": event.get("bytes")})
+    else:
+        raise AssertionError(f"unknown action {action!r}")
