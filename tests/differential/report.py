@@ -64,6 +64,23 @@ FIXED = [
         "handlers written for websockets may call `ws.transport.abort()`; wsfake's "
         "ServerConnection now has a transport stand-in whose abort drops the connection (1006).",
     ),
+    (
+        "data and EOF in one read",
+        "wsfake's asyncio transport handed the client the last data and the EOF in one callback; a socket never "
+        "returns both from one read, so tasks woken by the data run before the EOF. With websockets 14 this lost a "
+        "message sent just before an abort. EOF now comes a loop turn after the data.",
+    ),
+    (
+        "unknown `connect()` keywords",
+        "websockets passes them to `loop.create_connection`, which raises `TypeError` (e.g. `reconnect_delays` on "
+        "websockets 16); wsfake ignored them. It now raises the same error.",
+    ),
+    (
+        "leaving the context during an abandoned handshake",
+        "an ASGI app whose client gave up before `accept` receives `websocket.disconnect` (1006) under uvicorn; "
+        "wsfake cancelled such connections on exit before the app saw it. Handshakes whose client left are now "
+        "allowed to finish.",
+    ),
 ]
 
 INHERENT = [
