@@ -173,3 +173,23 @@ async def test_a_client_leaving_mid_handshake_is_not_a_server_error() -> None:
     await network.aclose()
     assert route.calls.last.status == 403
     assert network.errors == []
+
+
+@pytest.mark.parametrize("answer", [True, False])
+async def test_asgi_keepalive_pings_and_fails_without_pong(answer: bool) -> None:
+    network = Network()
+    network.route("ws://x/*", wsfake.ASGI(starlette_app, lifespan=False, ping_interval=0.01, ping_timeout=0.2))
+    client, first = await WsprotoClient.connect(network, "ws://x/ws")
+    assert isinstance(first, AcceptConnection)
+    ping = await client.next_event()
+    assert isinstance(ping, Ping), "uvicorn-style keepalive pings after accept"
+    if answer:
+        await client.send(ping.response())
+        assert isinstance(await client.next_event(), Ping), "pinging goes on while pongs come back"
+        await client.send(CloseConnection(1000))
+    else:
+        closing = await client.next_event()
+        assert isinstance(closing, CloseConnection)
+        assert (closing.code, closing.reason) == (1011, "keepalive ping timeout")
+    await network.aclose()
+    network.raise_errors()

@@ -9,13 +9,15 @@ is dropped without a close frame when the app ends without closing.
 
 from __future__ import annotations
 
+import random
+import struct
 import urllib.parse
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
-from wsproto.events import BytesMessage, CloseConnection, Message, TextMessage
+from wsproto.events import BytesMessage, CloseConnection, Message, Pong, TextMessage
 
 from ._exceptions import ClientDisconnected
 from ._records import Call
@@ -74,11 +76,13 @@ class ASGIConnection:
         self.session = session
         self.call = call
         self.close_timeout = close_timeout
+        self._pong: tuple[bytes, EventLike] | None = None
         self._queue: deque[ASGIMessage] = deque([{"type": "websocket.connect"}])
         self._new_event = event_factory()
         self._app_waiting: EventLike | None = None
         self._reader_waiting: EventLike | None = None
         self._client_gone = self._new_event()
+        self._accepted = self._new_event()
         self._disconnect: ASGIMessage | None = None
         self.handshake_complete = False
         self.close_sent = False
@@ -139,6 +143,7 @@ class ASGIConnection:
                     await session.accept(subprotocol, list(message.get("headers") or []))
                 except ConnectionLost:
                     raise ClientDisconnected("the client has disconnected") from None
+                self._accepted.set()
             elif kind == "websocket.close":
                 self._put_disconnect(1006)
                 self.close_sent = self.handshake_complete = True
@@ -204,6 +209,9 @@ class ASGIConnection:
                 for event in await session.receive_events():
                     if isinstance(event, Message):
                         self._on_message(event)
+                    elif isinstance(event, Pong):
+                        if self._pong is not None and bytes(event.payload) == self._pong[0]:
+                            self._pong[1].set()
                     elif isinstance(event, CloseConnection):
                         if not self.close_sent:
                             self._put_disconnect(int(event.code), event.reason or "")
@@ -222,6 +230,29 @@ class ASGIConnection:
                 self._put_disconnect(1005 if self.handshake_complete else 1006)
         finally:
             self._client_gone.set()
+
+    async def keepalive(self, interval: float, timeout: float | None) -> None:
+        """Ping every ``interval`` seconds after accept; no pong within ``timeout`` fails with 1011, as uvicorn."""
+        await self._accepted.wait()
+        while not (self.close_sent or self.disconnected):
+            await anyio.sleep(interval)
+            if self.close_sent or self.disconnected:
+                return
+            payload = struct.pack("!I", random.getrandbits(32))
+            answered = self._new_event()
+            self._pong = (payload, answered)
+            try:
+                await self.session.send_ping(payload)
+            except ConnectionLost:
+                return
+            if timeout is None:
+                continue
+            with anyio.move_on_after(timeout):
+                await answered.wait()
+            if not answered.is_set() and not (self.close_sent or self.disconnected):
+                self.close_sent = True
+                await self.session.fail(1011, "keepalive ping timeout")
+                return
 
     def _on_message(self, event: Message[Any]) -> None:
         if isinstance(event, TextMessage):
@@ -259,6 +290,9 @@ async def serve_asgi(
     state: dict[str, Any],
     client: tuple[str, int],
     server: tuple[str, int],
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    close_timeout: float = 10,
 ) -> None:
     """Run one connection for an ASGI target; the app's exception propagates."""
     request = await session.read_request()
@@ -267,10 +301,12 @@ async def serve_asgi(
         return
     scope = build_scope(session, scheme=scheme, root_path=root_path, state=state, client=client, server=server)
     call.subprotocols_offered = list(scope["subprotocols"])
-    connection = ASGIConnection(session, call)
+    connection = ASGIConnection(session, call, close_timeout=close_timeout)
     error: BaseException | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(connection.read_loop)
+        if ping_interval is not None:
+            tg.start_soon(connection.keepalive, ping_interval, ping_timeout)
         try:
             result = await app(scope, connection.receive, connection.send)
         except ClientDisconnected:

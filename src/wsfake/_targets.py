@@ -117,7 +117,8 @@ class ASGI(Target):
 
     ``lifespan=True`` runs the lifespan protocol: startup before the first
     connection, shutdown when the patch context exits. ``max_size`` defaults to
-    uvicorn's 16 MiB; ``compression`` to permessage-deflate as uvicorn offers it.
+    uvicorn's 16 MiB; ``compression`` to permessage-deflate as uvicorn offers it;
+    ``ping_interval``/``ping_timeout`` to uvicorn's keepalive (20 s each).
     """
 
     def __init__(
@@ -129,6 +130,8 @@ class ASGI(Target):
         max_size: int | None = 16 * 2**20,
         compression: str | None = "deflate",
         close_timeout: float = 10,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
     ) -> None:
         if not callable(app):
             raise InvalidTarget(f"ASGI() needs an ASGI application, not {type(app).__name__}")
@@ -139,6 +142,8 @@ class ASGI(Target):
         self.max_size = max_size
         self.compression = compression is not None
         self.close_timeout = close_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.lifespan: Lifespan | None = Lifespan(app) if lifespan else None
         self.flavor = "uvicorn"
 
@@ -154,7 +159,17 @@ class ASGI(Target):
     ) -> None:
         state = self.lifespan.state if self.lifespan is not None else {}
         await serve_asgi(
-            session, self.app, call, scheme=scheme, root_path=self.root_path, state=state, client=client, server=server
+            session,
+            self.app,
+            call,
+            scheme=scheme,
+            root_path=self.root_path,
+            state=state,
+            client=client,
+            server=server,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
         )
 
     async def aclose(self) -> None:
