@@ -300,7 +300,6 @@ async def serve_asgi(
         session.finish()
         return
     scope = build_scope(session, scheme=scheme, root_path=root_path, state=state, client=client, server=server)
-    call.subprotocols_offered = list(scope["subprotocols"])
     connection = ASGIConnection(session, call, close_timeout=close_timeout)
     error: BaseException | None = None
     async with anyio.create_task_group() as tg:
@@ -313,6 +312,7 @@ async def serve_asgi(
             pass
         except Exception as exc:
             error = exc
+            call._failed(exc)
         else:
             if not connection.handshake_complete and connection._initial_response is None:
                 error = RuntimeError(
@@ -321,6 +321,8 @@ async def serve_asgi(
                 )
             elif result is not None:
                 error = RuntimeError(f"ASGI callable should return None, but returned {result!r}.")
+            if error is not None:
+                call._failed(error)
         await connection.finish()
         tg.cancel_scope.cancel()
     if error is not None:

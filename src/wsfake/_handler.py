@@ -526,6 +526,7 @@ async def serve_handler(
             await handler(conn)
         except Exception as exc:
             error = exc
+            session.call._failed(exc)
         await conn.close(1011 if error is not None else 1000)
         tg.cancel_scope.cancel()
     if error is not None:

@@ -142,7 +142,7 @@ class Network:
             client_address=_client_address(),
             server_address=(url.host, url.port),
         )
-        call = Call(url=request_url)
+        call = Call(url=request_url, target=repr(route.target))
         route.calls.append(call)
         stream = pipe.server_stream()
         target = route.target
@@ -167,7 +167,8 @@ class Network:
             except ConnectionLost:
                 pass  # the client left; a real server would not report that either
             except Exception as exc:
-                call.error = exc
+                if call.error is not exc:
+                    call._failed(exc)
                 route.errors.append(exc)
                 self.errors.append(exc)
             finally:

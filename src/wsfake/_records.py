@@ -4,8 +4,48 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 Payload = str | bytes
+
+#: How many characters of a payload a transcript line shows.
+TRUNCATE = 80
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a connection's transcript.
+
+    ``direction`` is ``">"`` for client to server, ``"<"`` for server to client
+    and ``"!"`` for something that happened on the server (an exception);
+    ``offset`` is seconds since the connection was opened.
+    """
+
+    offset: float
+    direction: Literal[">", "<", "!"]
+    kind: Literal["request", "response", "message", "close", "error"]
+    data: object
+
+    def __str__(self) -> str:
+        if self.kind == "message":
+            assert isinstance(self.data, (str, bytes))
+            text = _preview(self.data)
+        elif self.kind == "close":
+            assert isinstance(self.data, tuple)
+            code, reason = self.data
+            text = f"close {code} {reason!r}"
+        elif self.kind == "error":
+            text = f"server exception: {type(self.data).__name__}: {self.data}"
+        else:
+            text = str(self.data)
+        return f"+{self.offset:7.3f}s {self.direction} {text}"
+
+
+def _preview(data: Payload) -> str:
+    shown = repr(data[:TRUNCATE])
+    return (
+        f"{shown} ... ({len(data)} {'chars' if isinstance(data, str) else 'bytes'})" if len(data) > TRUNCATE else shown
+    )
 
 
 @dataclass
@@ -19,6 +59,7 @@ class Call:
     """
 
     url: str
+    target: str = ""
     request_headers: list[tuple[str, str]] = field(default_factory=list)
     subprotocols_offered: list[str] = field(default_factory=list)
     subprotocol: str | None = None
@@ -30,6 +71,8 @@ class Call:
     close_received: tuple[int, str] | None = None
     error: BaseException | None = None
     started: float = field(default_factory=time.monotonic)
+    #: Everything that happened on the connection, in order, with time offsets.
+    transcript: list[Entry] = field(default_factory=list, repr=False)
     _in_parts: list[Payload] = field(default_factory=list, repr=False)
     _out_parts: list[Payload] = field(default_factory=list, repr=False)
 
@@ -50,21 +93,66 @@ class Call:
         lowered = name.lower()
         return next((value for key, value in self.request_headers if key.lower() == lowered), None)
 
+    def format_transcript(self) -> str:
+        """The transcript as text: a header line, then one line per entry."""
+        subprotocol = f", subprotocol {self.subprotocol!r}" if self.subprotocol else ""
+        status = "no answer" if self.status is None else f"HTTP {self.status}"
+        lines = [f"{self.url} -> {self.target or '?'}: {status}{subprotocol}"]
+        lines += [f"  {entry}" for entry in self.transcript]
+        return "\n".join(lines)
+
+    def _log(
+        self,
+        direction: Literal[">", "<", "!"],
+        kind: Literal["request", "response", "message", "close", "error"],
+        data: object,
+    ) -> None:
+        self.transcript.append(Entry(time.monotonic() - self.started, direction, kind, data))
+
+    def _requested(self, headers: list[tuple[str, str]], subprotocols: list[str]) -> None:
+        self.request_headers = headers
+        self.subprotocols_offered = subprotocols
+        self._log(">", "request", "GET " + self.url + (f" (subprotocols {subprotocols})" if subprotocols else ""))
+
+    def _answered(self, status: int, subprotocol: str | None = None, body: bytes = b"") -> None:
+        self.status = status
+        self.subprotocol = subprotocol
+        self.response_body = body
+        detail = f" {body[:TRUNCATE]!r}" if body else ""
+        self._log("<", "response", f"HTTP {status}" + (f" subprotocol {subprotocol!r}" if subprotocol else "") + detail)
+
+    def _close_sent(self, code: int, reason: str) -> None:
+        self.close_sent = (code, reason)
+        self._log("<", "close", self.close_sent)
+
+    def _close_received(self, code: int, reason: str) -> None:
+        self.close_received = (code, reason)
+        self._log(">", "close", self.close_received)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = exc
+        self._log("!", "error", exc)
+
     def _received(self, data: Payload, fin: bool) -> None:
-        _append(self.received, self._in_parts, data, fin)
+        if _append(self.received, self._in_parts, data, fin):
+            self._log(">", "message", self.received[-1])
 
     def _sent(self, data: Payload, fin: bool) -> None:
-        _append(self.sent, self._out_parts, data, fin)
+        if _append(self.sent, self._out_parts, data, fin):
+            self._log("<", "message", self.sent[-1])
 
 
-def _append(messages: list[Payload], parts: list[Payload], data: Payload, fin: bool) -> None:
+def _append(messages: list[Payload], parts: list[Payload], data: Payload, fin: bool) -> bool:
+    """Add a fragment; True when it completed a message."""
     if fin and not parts:
         messages.append(data)
-        return
+        return True
     parts.append(data)
-    if fin:
-        messages.append("".join(parts) if isinstance(data, str) else b"".join(parts))  # type: ignore[arg-type]
-        parts.clear()
+    if not fin:
+        return False
+    messages.append("".join(parts) if isinstance(data, str) else b"".join(parts))  # type: ignore[arg-type]
+    parts.clear()
+    return True
 
 
 class Calls(list[Call]):

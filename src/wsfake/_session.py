@@ -127,10 +127,10 @@ class ServerSession:
                 for event in self._ws.events():
                     if isinstance(event, Request):
                         self.request = event
-                        self.call.request_headers = [
-                            (name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers
-                        ]
-                        self.call.subprotocols_offered = list(event.subprotocols)
+                        self.call._requested(
+                            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers],
+                            list(event.subprotocols),
+                        )
                         return event
             except RemoteProtocolError as exc:
                 if isinstance(exc.__context__, h11.RemoteProtocolError):
@@ -145,8 +145,8 @@ class ServerSession:
     async def _answer_malformed_request(self) -> None:
         """A request that is not valid HTTP: uvicorn answers 400, websockets.serve just closes."""
         if self.flavor == "uvicorn":
-            self.call.status = 400
             body = b"Invalid HTTP request received."
+            self.call._answered(400, body=body)
             head = (
                 "HTTP/1.1 400 Bad Request\r\n"
                 f"date: {email.utils.formatdate(usegmt=True)}\r\n"
@@ -154,7 +154,6 @@ class ServerSession:
             )
             with contextlib.suppress(ConnectionLost):
                 await self._write(head.encode() + body)
-            self.call.response_body = body
         self.stream.close()
 
     async def accept(self, subprotocol: str | None, extra_headers: RawHeaders = ()) -> None:
@@ -162,8 +161,7 @@ class ServerSession:
         headers = [(b"Date", email.utils.formatdate(usegmt=True).encode()), *extra_headers]
         extensions: list[Extension] = [ServerDeflate()] if self.compression else []
         data = self._ws.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions, extra_headers=headers))
-        self.call.status = 101
-        self.call.subprotocol = subprotocol
+        self.call._answered(101, subprotocol)
         await self._write(data)
 
     async def reject(self, status: int, headers: RawHeaders, body: bytes) -> None:
@@ -183,8 +181,7 @@ class ServerSession:
             extra.append((b"Content-Type", b"text/plain; charset=utf-8"))
         event = RejectConnection(status_code=status, headers=[*extra, *headers], has_body=True)
         data = self._ws.send(event) + self._ws.send(RejectData(data=body, body_finished=True))
-        self.call.status = status
-        self.call.response_body = body
+        self.call._answered(status, body=body)
         try:
             await self._write(data)
         except ConnectionLost:
@@ -237,7 +234,7 @@ class ServerSession:
         if self.close_sent is not None or self._ws.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             return
         self.close_sent = (int(code), reason)
-        self.call.close_sent = self.close_sent
+        self.call._close_sent(*self.close_sent)
         if self.close_rcvd_then_sent is None:
             self.close_rcvd_then_sent = self.close_rcvd is not None
         try:
@@ -278,7 +275,7 @@ class ServerSession:
                     ConnectionState.CLOSED,
                 ):
                     self.close_rcvd = (int(event.code), event.reason or "")
-                    self.call.close_received = self.close_rcvd
+                    self.call._close_received(*self.close_rcvd)
                     if self._ws.state is ConnectionState.REMOTE_CLOSING:
                         await self.send_close(event.code, event.reason or "")
                     out.append(event)
