@@ -198,7 +198,8 @@ async def test_open_timeout_when_the_handshake_never_completes() -> None:
         await asyncio.Event().wait()
 
     async with wsfake.patch_client() as net:
-        net.route("ws://slow/*", echo, process_request=never)
+        # As under websockets.serve, the server side gives up after its own open_timeout.
+        net.route("ws://slow/*", echo, process_request=never, open_timeout=0.2)
         # websockets raises the builtin TimeoutError, asyncio.TimeoutError on Python 3.10.
         with pytest.raises((TimeoutError, asyncio.TimeoutError)):
             await websockets.connect("ws://slow/", open_timeout=0.05)
