@@ -7,10 +7,6 @@ from collections.abc import Callable
 import anyio
 
 
-class SocketOpened(AssertionError):
-    """An in-memory test created an internet socket."""
-
-
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Wait, one event-loop turn at a time, until ``condition()`` holds (fail after ``timeout``)."""
     with anyio.fail_after(timeout):

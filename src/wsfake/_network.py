@@ -143,6 +143,12 @@ class Network:
             server_address=(url.host, url.port),
         )
         call = Call(url=request_url, target=repr(route.target))
+
+        def report(exc: BaseException) -> None:
+            route.errors.append(exc)
+            self.errors.append(exc)
+
+        call._report = report
         route.calls.append(call)
         stream = pipe.server_stream()
         target = route.target
@@ -169,8 +175,6 @@ class Network:
             except Exception as exc:
                 if call.error is not exc:
                     call._failed(exc)
-                route.errors.append(exc)
-                self.errors.append(exc)
             finally:
                 stream.close()
                 self._live.discard(live)

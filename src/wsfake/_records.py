@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,6 +74,8 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     #: Everything that happened on the connection, in order, with time offsets.
     transcript: list[Entry] = field(default_factory=list, repr=False)
+    #: Called with a target's exception the moment it is caught (the route and network collect it).
+    _report: Callable[[BaseException], None] | None = field(default=None, repr=False)
     _in_parts: list[Payload] = field(default_factory=list, repr=False)
     _out_parts: list[Payload] = field(default_factory=list, repr=False)
 
@@ -132,6 +135,8 @@ class Call:
     def _failed(self, exc: BaseException) -> None:
         self.error = exc
         self._log("!", "error", exc)
+        if self._report is not None:
+            self._report(exc)
 
     def _received(self, data: Payload, fin: bool) -> None:
         if _append(self.received, self._in_parts, data, fin):

@@ -1,4 +1,4 @@
-"""Shared fixtures: the socket guard, backends, and small servers used across tests."""
+"""Fixtures for the whole suite (tests/ and examples/): the socket guard and the anyio backends."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from helpers import SocketOpened
+
+class SocketOpened(AssertionError):
+    """An in-memory test created an internet socket."""
+
 
 _real_init = socket.socket.__init__
 _in_socketpair = threading.local()

@@ -1,0 +1,306 @@
+"""pytest integration, registered through the ``pytest11`` entry point.
+
+* ``wsfake`` fixture: an active, patched :class:`~wsfake.Network` for one test,
+  configured by ``@pytest.mark.wsfake(...)``; server-side exceptions fail the test
+  with the server's traceback, optionally unused routes too.
+* A "wsfake connections" report section (the transcript of every connection) on
+  failed tests.
+* The fallback chain: ``wsfake_routes`` in the ini file and ``--wsfake=off|auto|on``
+  (ini ``wsfake_mode``, env ``WSFAKE``). ``on`` serves the configured patterns in
+  memory for every test; ``auto`` does so only where nothing listens on the
+  pattern's host and port. The terminal summary always says what happened.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import socket
+import sys
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._network import Network
+from ._patch import patch_client
+from ._url import DEFAULT_PORTS
+
+MODES = ("off", "auto", "on")
+_ROUTE_LINE = re.compile(r"^(?P<pattern>\S+)\s*=\s*(?P<target>[\w.]+:[\w.]+)$")
+_ORIGIN = re.compile(r"^(?P<scheme>wss?)://(?P<host>\[[^\]]+\]|[^/:*?#]+)(?::(?P<port>\d+))?(?:[/?].*)?$")
+PROBE_TIMEOUT = 0.5
+
+
+@dataclass
+class ConfiguredRoute:
+    """One ``wsfake_routes`` line and what this session decided for it."""
+
+    pattern: str
+    spec: str
+    host: str
+    port: int
+    origin: str
+    in_memory: bool = False
+    reason: str = ""
+    connections: int = 0
+    target: Any = None
+
+
+@dataclass
+class Fallback:
+    mode: str
+    routes: list[ConfiguredRoute] = field(default_factory=list)
+    fixture_connections: int = 0
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "routes": [
+                {"origin": r.origin, "spec": r.spec, "in_memory": r.in_memory, "reason": r.reason, "n": r.connections}
+                for r in self.routes
+            ],
+            "fixture": self.fixture_connections,
+        }
+
+
+_FALLBACK = pytest.StashKey[Fallback]()
+_NETWORKS = pytest.StashKey[list[Network]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wsfake", "in-memory WebSocket servers")
+    group.addoption(
+        "--wsfake",
+        dest="wsfake_mode",
+        choices=MODES,
+        default=None,
+        help="serve the wsfake_routes patterns in memory: off (default), on (always), "
+        "auto (only where nothing listens on the pattern's host:port). Also ini wsfake_mode, env WSFAKE.",
+    )
+    parser.addini("wsfake_mode", "default for --wsfake: off, auto or on", default="off")
+    parser.addini(
+        "wsfake_routes",
+        "lines 'pattern = module:attribute' naming the ASGI app or handler that serves the pattern",
+        type="linelist",
+        default=[],
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "wsfake(routes=None, *, target=None, assert_server_errors=True, assert_all_routes_called=False, "
+        "**network_options): configure the wsfake fixture with a {pattern: target} dict or target=app",
+    )
+    mode = config.getoption("wsfake_mode") or os.environ.get("WSFAKE") or config.getini("wsfake_mode") or "off"
+    mode = str(mode).strip().lower()
+    if mode not in MODES:
+        raise pytest.UsageError(
+            f"wsfake mode must be one of {', '.join(MODES)}, not {mode!r} (from --wsfake, WSFAKE or wsfake_mode)"
+        )
+    routes = [_parse_route(line) for line in config.getini("wsfake_routes") if line.strip()]
+    if mode != "off" and not routes:
+        raise pytest.UsageError(
+            f"--wsfake={mode} needs routes: add 'wsfake_routes' lines 'pattern = module:attribute' to the ini file"
+        )
+    config.stash[_FALLBACK] = Fallback(mode, routes)
+
+
+def _parse_route(line: str) -> ConfiguredRoute:
+    match = _ROUTE_LINE.match(line.strip())
+    if match is None:
+        raise pytest.UsageError(f"wsfake_routes: cannot read {line!r}; write 'ws://host:port/path* = module:attribute'")
+    pattern, spec = match["pattern"], match["target"]
+    origin = _ORIGIN.match(pattern)
+    if origin is None:
+        raise pytest.UsageError(
+            f"wsfake_routes: {pattern!r} needs a fixed scheme, host and port (wildcards only in the path), "
+            "so that auto mode can check whether a server listens there"
+        )
+    host = origin["host"].strip("[]")
+    port = int(origin["port"]) if origin["port"] else DEFAULT_PORTS[origin["scheme"]]
+    return ConfiguredRoute(pattern, spec, host, port, f"{origin['scheme']}://{origin['host']}:{port}")
+
+
+def _import(spec: str, rootpath: Path) -> Any:
+    """Import ``module:attribute`` from sys.path, or else from the rootdir (as ``python -m pytest`` would)."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        try:
+            obj: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name.split(".")[0] or str(rootpath) in sys.path:
+                raise
+            sys.path.insert(0, str(rootpath))
+            obj = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise pytest.UsageError(f"wsfake_routes: cannot import {spec!r}: {exc}") from exc
+    return obj
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    fallback = session.config.stash[_FALLBACK]
+    if fallback.mode == "off" or _is_xdist_controller(session.config):
+        return
+    for route in fallback.routes:
+        if fallback.mode == "on":
+            route.in_memory, route.reason = True, "on"
+        elif _listening(route.host, route.port):
+            route.in_memory, route.reason = False, f"auto found a server on {route.host}:{route.port}"
+        else:
+            route.in_memory, route.reason = True, f"auto: nothing listening on {route.host}:{route.port}"
+        if route.in_memory:
+            route.target = _import(route.spec, session.config.rootpath)
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+@pytest.fixture(autouse=True)
+def _wsfake_fallback(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Serve the configured patterns in memory for this test, when the mode says so."""
+    fallback = request.config.stash[_FALLBACK]
+    in_memory = [route for route in fallback.routes if route.in_memory]
+    if not in_memory:
+        yield
+        return
+    context = patch_client()
+    network = context.__enter__()
+    routes = [(route, network.route(route.pattern, route.target)) for route in in_memory]
+    network.pass_through(lambda url: True)  # everything else keeps using the real network
+    _networks(request.node).append(network)
+    try:
+        yield
+    finally:
+        try:
+            context.__exit__(None, None, None)
+        finally:
+            for configured, route in routes:
+                configured.connections += route.call_count
+
+
+@pytest.fixture
+def wsfake(request: pytest.FixtureRequest) -> Iterator[Network]:
+    """An active in-memory network for this test; add routes with ``wsfake.route(pattern, target)``.
+
+    ``@pytest.mark.wsfake(target=app)`` or ``@pytest.mark.wsfake({pattern: target})``,
+    with ``assert_server_errors=True``, ``assert_all_routes_called=False`` and
+    network options, configures it. (A lone callable cannot be passed positionally:
+    pytest would apply the marker to it.)
+    """
+    marker = request.node.get_closest_marker("wsfake")
+    args: tuple[Any, ...] = marker.args if marker else ()
+    options = dict(marker.kwargs) if marker else {}
+    if "target" in options:
+        # pytest.mark.wsfake(app) would decorate `app` itself, so a single target is passed by keyword.
+        args = (options.pop("target"), *args)
+    check_errors = options.pop("assert_server_errors", True)
+    check_called = options.pop("assert_all_routes_called", False)
+    context = patch_client(*args, raise_server_errors=check_errors, **options)
+    network = context.__enter__()
+    _networks(request.node).append(network)
+    try:
+        yield network
+    finally:
+        try:
+            context.__exit__(None, None, None)
+        finally:
+            request.config.stash[_FALLBACK].fixture_connections += sum(r.call_count for r in network.routes)
+    if check_called:
+        unused = [repr(route.pattern) for route in network.routes if not route.called]
+        if unused:
+            pytest.fail(
+                f"wsfake: routes never called: {', '.join(unused)} (assert_all_routes_called=True)", pytrace=False
+            )
+
+
+def _networks(item: pytest.Item) -> list[Network]:
+    if _NETWORKS not in item.stash:
+        item.stash[_NETWORKS] = []
+    return item.stash[_NETWORKS]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Fail the test itself when a server-side exception happened while it ran."""
+    result = yield
+    for network in item.stash.get(_NETWORKS, []):
+        network.raise_errors()
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and (report.when == "call" or call.when == "teardown"):
+        calls = [c for network in item.stash.get(_NETWORKS, []) for route in network.routes for c in route.calls]
+        if calls:
+            report.sections.append(("wsfake connections", "\n\n".join(c.format_transcript() for c in calls)))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["wsfake"] = json.dumps(session.config.stash[_FALLBACK].as_dict())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist controller: collect what each worker decided and served."""
+    data = getattr(node, "workeroutput", {}).get("wsfake")
+    if data:
+        node.config.stash[_FALLBACK].workers.append(json.loads(data))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    fallback = config.stash[_FALLBACK]
+    for line in summary_lines(fallback):
+        terminalreporter.write_line(line)
+
+
+def summary_lines(fallback: Fallback) -> list[str]:
+    """What the session did with each configured pattern (merged over xdist workers)."""
+    reports = fallback.workers or [fallback.as_dict()]
+    fixture = sum(report["fixture"] for report in reports)
+    lines = []
+    if fallback.mode == "off":
+        if fallback.routes:
+            lines.append("wsfake: mode off; the wsfake_routes patterns used the real network")
+    else:
+        for index, route in enumerate(fallback.routes):
+            seen = [report["routes"][index] for report in reports if index < len(report["routes"])]
+            served = sum(item["n"] for item in seen)
+            memory = [item for item in seen if item["in_memory"]]
+            real = [item for item in seen if not item["in_memory"]]
+            noun = "connection" if served == 1 else "connections"
+            if memory:
+                where = f"to {route.origin} served in memory by {route.spec}"
+                lines.append(f"wsfake: {served} {noun} {where} ({memory[0]['reason']})")
+            if real and not memory:
+                lines.append(f"wsfake: {real[0]['reason']}; {served} {noun} faked")
+            elif real:
+                lines.append(f"wsfake: {real[0]['reason']} in {len(real)} of {len(seen)} workers; those faked none")
+    if fixture:
+        lines.append(
+            f"wsfake: {fixture} connection{'s' if fixture != 1 else ''} served in memory through the wsfake fixture"
+        )
+    return lines
