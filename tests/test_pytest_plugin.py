@@ -220,6 +220,15 @@ def test_the_option_wins_over_env_and_ini(pytester: pytest.Pytester, monkeypatch
     result.stdout.fnmatch_lines(["wsfake: mode off; the wsfake_routes patterns used the real network"])
 
 
+def test_a_mode_from_the_environment_without_routes_is_not_an_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WSFAKE", "auto")  # e.g. set once in a shell profile, for another project
+    result = run(pytester, "def test_nothing():\n    pass\n")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["wsfake: mode auto but no wsfake_routes are configured here; nothing faked"])
+
+
 @pytest.mark.parametrize(
     ("ini", "args", "message"),
     [

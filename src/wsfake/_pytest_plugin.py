@@ -57,6 +57,7 @@ class Fallback:
     routes: list[ConfiguredRoute] = field(default_factory=list)
     fixture_connections: int = 0
     workers: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,18 +98,23 @@ def pytest_configure(config: pytest.Config) -> None:
         "wsfake(routes=None, *, target=None, assert_server_errors=True, assert_all_routes_called=False, "
         "**network_options): configure the wsfake fixture with a {pattern: target} dict or target=app",
     )
-    mode = config.getoption("wsfake_mode") or os.environ.get("WSFAKE") or config.getini("wsfake_mode") or "off"
-    mode = str(mode).strip().lower()
+    option = config.getoption("wsfake_mode")
+    mode = str(option or os.environ.get("WSFAKE") or config.getini("wsfake_mode") or "off").strip().lower()
     if mode not in MODES:
         raise pytest.UsageError(
             f"wsfake mode must be one of {', '.join(MODES)}, not {mode!r} (from --wsfake, WSFAKE or wsfake_mode)"
         )
     routes = [_parse_route(line) for line in config.getini("wsfake_routes") if line.strip()]
+    note = ""
     if mode != "off" and not routes:
-        raise pytest.UsageError(
-            f"--wsfake={mode} needs routes: add 'wsfake_routes' lines 'pattern = module:attribute' to the ini file"
-        )
-    config.stash[_FALLBACK] = Fallback(mode, routes)
+        if option:
+            raise pytest.UsageError(
+                f"--wsfake={mode} needs routes: add 'wsfake_routes' lines 'pattern = module:attribute' to the ini file"
+            )
+        # From WSFAKE or the ini, e.g. set once in a shell profile: this project has nothing to fake.
+        note = f"wsfake: mode {mode} but no wsfake_routes are configured here; nothing faked"
+        mode = "off"
+    config.stash[_FALLBACK] = Fallback(mode, routes, note=note)
 
 
 def _parse_route(line: str) -> ConfiguredRoute:
@@ -281,7 +287,7 @@ def summary_lines(fallback: Fallback) -> list[str]:
     """What the session did with each configured pattern (merged over xdist workers)."""
     reports = fallback.workers or [fallback.as_dict()]
     fixture = sum(report["fixture"] for report in reports)
-    lines = []
+    lines = [fallback.note] if fallback.note else []
     if fallback.mode == "off":
         if fallback.routes:
             lines.append("wsfake: mode off; the wsfake_routes patterns used the real network")
