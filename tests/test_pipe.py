@@ -244,3 +244,19 @@ async def test_transport_reports_eof_in_a_later_iteration_than_data() -> None:
     assert protocol.events[-1] == ("data", b"last words"), "EOF must not arrive with the data"
     await asyncio.sleep(0)
     assert ("eof", None) in protocol.events
+
+
+async def test_a_parked_reader_is_woken_but_never_runs_inside_send() -> None:
+    pipe = make_pipe()
+    client, server = pipe.client_stream(), pipe.server_stream()
+    received: list[bytes] = []
+
+    async def reader() -> None:
+        received.append(await server.receive())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        await wait_all_tasks_blocked()  # the reader is parked on the stream
+        await client.send(b"wake")
+        assert received == [], "the reader must not run inside the writer's send()"
+    assert received == [b"wake"]

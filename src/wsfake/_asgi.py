@@ -201,12 +201,20 @@ class ASGIConnection:
         """Turn client frames into receive events.
 
         Like uvicorn, it stops reading while a received message waits for the
-        app, so a slow app pushes back on the client through the pipe.
+        app, so a slow app pushes back on the client through the pipe. It holds
+        at most one chunk it has read but not parsed, as a socket buffer would.
         """
         session = self.session
         try:
             while True:
-                for event in await session.receive_events():
+                data = await session.read_chunk()
+                while self._queue and not self.close_sent:
+                    self._reader_waiting = waiting = self._new_event()
+                    try:
+                        await waiting.wait()
+                    finally:
+                        self._reader_waiting = None
+                for event in await session.process(data):
                     if isinstance(event, Message):
                         self._on_message(event)
                     elif isinstance(event, Pong):
@@ -218,12 +226,6 @@ class ASGIConnection:
                         self.disconnected = True
                         session.finish()
                         return
-                while self._queue and not self.close_sent:
-                    self._reader_waiting = waiting = self._new_event()
-                    try:
-                        await waiting.wait()
-                    finally:
-                        self._reader_waiting = None
         except ConnectionLost:
             if not self.disconnected:
                 self.disconnected = True

@@ -250,9 +250,17 @@ class ServerSession:
         on EOF or reset before a close frame, :class:`ConnectionLost` is raised.
         An oversize message or a protocol error sends the matching close code.
         """
+        return await self.process(await self.read_chunk())
+
+    async def read_chunk(self) -> bytes:
+        """The next bytes from the client; :class:`ConnectionLost` at EOF or reset."""
         data = await self._read()
         if data is None:
             raise ConnectionLost
+        return data
+
+    async def process(self, data: bytes) -> list[Event]:
+        """Feed bytes read with :meth:`read_chunk` to wsproto; see :meth:`receive_events`."""
         if self._ws.state is ConnectionState.CLOSED:
             return []
         self._ws.receive_data(data)
