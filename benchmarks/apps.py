@@ -1,7 +1,8 @@
 """The servers every scenario runs: one ASGI app and one handler with the same two endpoints.
 
-``/echo`` echoes every message; ``/stream?n=N&size=S&binary=0|1`` sends N messages of S
-bytes (or characters) and closes with 1000.
+``/echo`` echoes every message; ``/stream?n=N&size=S&binary=0|1`` waits for one message
+(so the client can start its clock first), then sends N messages of S bytes (or
+characters) and closes with 1000.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "websocket.accept"})
     if scope["path"] == "/stream":
         n, size, binary = _stream_params(scope["query_string"].decode())
+        await receive()  # the client's "go"
         message: dict[str, Any] = {"type": "websocket.send"}
         message["bytes" if binary else "text"] = b"b" * size if binary else "t" * size
         for _ in range(n):
@@ -45,6 +47,7 @@ async def handler(ws: Any) -> None:
     path, _, query = ws.request.path.partition("?")
     if path == "/stream":
         n, size, binary = _stream_params(query)
+        await ws.recv()  # the client's "go"
         payload: str | bytes = b"b" * size if binary else "t" * size
         for _ in range(n):
             await ws.send(payload)

@@ -142,6 +142,7 @@ async def pipe_floor() -> AsyncIterator[Connect]:
         async def serve() -> None:
             if path.startswith("/stream"):
                 n, size, _ = _stream_params(path.partition("?")[2])
+                await server_end.receive()  # the client's "go"
                 chunk = b"b" * size
                 for _ in range(n):
                     await server_end.send(chunk)

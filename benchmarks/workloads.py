@@ -57,6 +57,7 @@ async def w3(connect: Connect, n: int, size: int = 64, binary: bool = False, fra
     expected: str | bytes = b"b" * size if binary or not framed else "t" * size
     async with connect(f"/stream?n={n}&size={size}&binary={int(binary)}") as ws:
         start = time.perf_counter()
+        await ws.send(b"go")  # the server starts streaming only now
         if framed:
             for _ in range(n):
                 check(await ws.recv() == expected, "W3 payload")
@@ -192,6 +193,7 @@ def w3_sync(client: Any, n: int) -> dict[str, float]:
     expected = "t" * 64
     with client.websocket_connect(f"/stream?n={n}&size=64") as ws:
         start = time.perf_counter()
+        ws.send_bytes(b"go")
         for _ in range(n):
             check(ws.receive_text() == expected, "W3 payload")
         elapsed = time.perf_counter() - start

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Payload = str | bytes
 
@@ -13,8 +13,7 @@ Payload = str | bytes
 TRUNCATE = 80
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One line of a connection's transcript.
 
     ``direction`` is ``">"`` for client to server, ``"<"`` for server to client

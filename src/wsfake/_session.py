@@ -37,6 +37,7 @@ from wsproto.frame_protocol import Opcode
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ._deflate import ServerDeflate
+from ._fastpath import complete_data_frame
 from ._pipe import PipeStream
 from ._records import Call
 
@@ -205,12 +206,16 @@ class ServerSession:
             payload = self._raw_text_frame(data, fin)
         else:
             self.call._sent(data, fin)
-            event: Event = (
-                TextMessage(data=data, message_finished=fin)
-                if isinstance(data, str)
-                else BytesMessage(data=data, message_finished=fin)
-            )
-            payload = self._ws.send(event)
+            fast = complete_data_frame(self._ws.connection, data) if fin and self._ws.connection else None
+            if fast is not None:
+                payload = fast
+            else:
+                event: Event = (
+                    TextMessage(data=data, message_finished=fin)
+                    if isinstance(data, str)
+                    else BytesMessage(data=data, message_finished=fin)
+                )
+                payload = self._ws.send(event)
         await self._write(payload)
 
     def _raw_text_frame(self, data: bytes, fin: bool) -> bytes:
