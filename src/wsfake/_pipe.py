@@ -53,7 +53,6 @@ class Direction:
         "reader_parked",
         "reset",
         "size",
-        "total",
         "visible_size",
     )
 
@@ -68,8 +67,6 @@ class Direction:
         self.size = 0
         #: Bytes readable now.
         self.visible_size = 0
-        #: Bytes ever written, for fault injection at a byte offset.
-        self.total = 0
         #: The writer's EOF has reached the reader.
         self.eof = False
         #: The connection was reset; nothing more flows.
@@ -89,7 +86,6 @@ class Direction:
             return
         self._pending.append(data)
         self.size += len(data)
-        self.total += len(data)
         if self.reader_parked and not self._flush_scheduled:
             # The only reader is suspended: waking it now resumes it in a later loop
             # iteration, and nobody else can see the bytes before then. One loop turn saved.

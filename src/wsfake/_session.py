@@ -80,10 +80,6 @@ class ServerSession:
         self._message_size = 0
 
     @property
-    def state(self) -> ConnectionState:
-        return self._ws.state
-
-    @property
     def connecting(self) -> bool:
         """True until the opening handshake was answered."""
         return self._ws.state is ConnectionState.CONNECTING
