@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from wsproto.events import AcceptConnection, TextMessage
 
@@ -270,7 +268,3 @@ def test_summary_lines_merge_xdist_workers() -> None:
         f"wsfake: 7 connections to ws://localhost:8000 served in memory by app:app ({reason})",
         "wsfake: 1 connection served in memory through the wsfake fixture",
     ]
-
-
-def _unused(*_: Any) -> None:
-    pass

@@ -18,10 +18,10 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, G
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from wsproto.events import CloseConnection, Message, Pong, TextMessage
+from wsproto.events import CloseConnection, Message, Pong
 
 from ._closed import ConcurrencyError, ConnectionClosedOK, closed_exception
-from ._http import Headers, Request, Response, make_headers, response_parts
+from ._http import Request, Response, make_headers, response_parts
 from ._runtime import EventLike, event_factory
 from ._session import ConnectionLost, ServerSession
 
@@ -581,4 +581,4 @@ async def _handshake(
     return conn
 
 
-__all__ = ["Headers", "ServerConnection", "State", "TextMessage", "serve_handler"]
+__all__ = ["ServerConnection", "State", "serve_handler"]

@@ -366,4 +366,4 @@ def _parse_header_block(block: bytes) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-__all__ = ["BytesMessage", "ConnectionLost", "ServerSession", "TextMessage"]
+__all__ = ["ConnectionLost", "ServerSession"]
