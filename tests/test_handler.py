@@ -282,18 +282,26 @@ async def test_process_request_can_deny_with_an_http_response() -> None:
         assert net.routes[0].calls[0].status == 403 and net.routes[1].calls[0].response_body == b"not here"
 
 
-async def test_client_message_over_server_max_size_gets_1009() -> None:
+@pytest.mark.parametrize(
+    ("compression", "reason"),
+    [
+        (None, "frame with 1001 bytes exceeds limit of 1000 bytes"),
+        # Compressed, only the decompressed size counts, and websockets words it without a size.
+        ("deflate", "frame exceeds limit of 1000 bytes"),
+    ],
+)
+async def test_client_message_over_server_max_size_gets_1009(compression: str | None, reason: str) -> None:
     # As under websockets.serve, the handler's `async for` ends with ConnectionClosedError.
     async with wsfake.patch_client(raise_server_errors=False) as net:
         net.route(URL, echo, max_size=1000)
-        async with websockets.connect(URL) as ws:
+        async with websockets.connect(URL, compression=compression) as ws:
             await ws.send("x" * 1000)
             assert await ws.recv() == "x" * 1000
             await ws.send("x" * 1001)
             with pytest.raises(ConnectionClosedError) as info:
                 await ws.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
-        assert info.value.rcvd.reason == "frame with 1001 bytes exceeds limit of 1000 bytes"
+        assert info.value.rcvd.reason == reason
     assert isinstance(net.errors[0], ConnectionClosedError) and net.errors[0].sent.code == 1009
 
 

@@ -13,14 +13,14 @@ from anyio.abc import SocketAttribute
 
 from wsfake import Pipe
 from wsfake._asyncio_transport import AsyncioTransport
-from wsfake._runtime import current_call_soon
+from wsfake._host import new_host_for_current_loop
 
 pytestmark = pytest.mark.anyio
 
 
 def make_pipe(buffer_size: int = 64 * 1024) -> Pipe:
     return Pipe(
-        current_call_soon(),
+        new_host_for_current_loop(),
         buffer_size=buffer_size,
         client_address=("127.0.0.1", 50123),
         server_address=("localhost", 8000),

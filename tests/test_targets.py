@@ -48,10 +48,10 @@ def test_kind_is_detected(obj: Any, kind: type) -> None:
 
 def test_explicit_wrappers_take_options() -> None:
     target = wsfake.Handler(handler, subprotocols=["a"], max_size=5)
-    assert as_target(target) is target and target.subprotocols == ["a"] and target.max_size == 5
+    assert as_target(target) is target and target.options.subprotocols == ["a"] and target.max_size == 5
     with pytest.raises(TypeError, match="go to the wrapper itself"):
         as_target(target, max_size=1)
-    assert as_target(asgi_app, lifespan=False).lifespan is None  # type: ignore[attr-defined]
+    assert as_target(asgi_app, lifespan=False).lifespan is False  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

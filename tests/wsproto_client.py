@@ -23,7 +23,7 @@ class WsprotoClient:
         parsed = URL.parse(url)
         found = network.resolve(parsed)
         assert isinstance(found, wsfake.Route), f"no route for {url}"
-        pipe = await network.open(found, parsed, url)
+        pipe = await network.open(found, parsed)
         client = cls(pipe.client_stream())
         await client.send(Request(host=parsed.authority, target=parsed.resource, **request))
         first = await client.next_event()

@@ -5,7 +5,19 @@ speaks RFC 6455 through wsproto to your ASGI app or handler coroutine.
 """
 
 from ._closed import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
-from ._exceptions import ClientDisconnected, InvalidTarget, InvalidURL, NoRoute, PatternError, WsfakeError
+from ._exceptions import (
+    ClientDepartureWarning,
+    ClientDisconnected,
+    DeadlineExceeded,
+    InvalidTarget,
+    InvalidURL,
+    NoRoute,
+    PatternError,
+    RealNetworkBlocked,
+    ShadowedRouteWarning,
+    WsfakeError,
+    WsfakeWarning,
+)
 from ._handler import ServerConnection, State
 from ._http import Headers, Request, Response
 from ._network import Network, Route
@@ -23,7 +35,9 @@ __all__ = [
     "URL",
     "Call",
     "Calls",
+    "ClientDepartureWarning",
     "ClientDisconnected",
+    "DeadlineExceeded",
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
@@ -37,13 +51,16 @@ __all__ = [
     "PatternError",
     "Pipe",
     "Request",
+    "RealNetworkBlocked",
     "Response",
     "Route",
     "ServerConnection",
+    "ShadowedRouteWarning",
     "PipeStream",
     "State",
     "Target",
     "WsfakeError",
+    "WsfakeWarning",
     "is_patched",
     "patch_client",
 ]

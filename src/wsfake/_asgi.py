@@ -1,10 +1,13 @@
-"""ASGI targets: a FastAPI/Starlette app or any ASGI callable.
+"""ASGI targets: a FastAPI/Starlette app or any ASGI callable, run as uvicorn runs it.
 
-One connection is run the way uvicorn runs it (``websockets-sansio`` and
-``wsproto`` implementations agree on everything below): the scope, the event
-order, 403 for a close before accept, the ``websocket.http.response`` denial
-extension, 500 for a failure before accept, and after accept a transport that
-is dropped without a close frame when the app ends without closing.
+The model is uvicorn's default implementation (``websockets-sansio``): the scope,
+the event order, backpressure (reading stops while a received message waits for
+the app), 403 for a close before accept, the ``websocket.http.response`` denial
+extension, 500 for a failure before accept, a dropped connection when the app
+ends after accepting without closing, the disconnect codes (the client's close
+code, then 1005 when the transport goes, 1006 before the handshake completed),
+keepalive pings, and at shutdown 1012 to open connections and 500 to handshaking
+ones. The app is the connection's only task.
 """
 
 from __future__ import annotations
@@ -17,32 +20,26 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
-from wsproto.events import BytesMessage, CloseConnection, Message, Pong, TextMessage
 
 from ._exceptions import ClientDisconnected
-from ._records import Call
-from ._runtime import EventLike, Spawned, event_factory, spawn
-from ._session import ConnectionLost, ServerSession
+from ._host import EventLike, Host, Spawned, Timer
+from ._session import ConnectionLost, ServerSession, Sink
 
 Scope = MutableMapping[str, Any]
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
 Send = Callable[[ASGIMessage], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[object]]
+#: Any ``app(scope, receive, send)``: parameters are left open so that apps annotated
+#: with ``dict[str, Any]``, Starlette's ``Scope`` or nothing all type-check.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[Any]]
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.4"}
+#: Close codes of a normal departure: a client that closed with these left on purpose.
+NORMAL_DEPARTURE = frozenset({1000, 1001, 1005})
 
 
-def build_scope(
-    session: ServerSession,
-    *,
-    scheme: str,
-    root_path: str,
-    state: dict[str, Any],
-    client: tuple[str, int],
-    server: tuple[str, int],
-) -> dict[str, Any]:
-    """The ``websocket`` scope for the request the session has read."""
+def build_scope(session: ServerSession, *, root_path: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The ``websocket`` scope for the request the session has read, as uvicorn builds it."""
     request = session.request
     assert request is not None
     raw_path, _, query_string = request.target.partition("?")
@@ -50,14 +47,14 @@ def build_scope(
     subprotocols: list[str] = []
     for name, value in headers:
         if name == b"sec-websocket-protocol":
-            subprotocols.extend(token.strip() for token in value.decode("latin-1").split(",") if token.strip())
+            subprotocols.extend(token.strip() for token in value.decode("latin-1").split(","))
     return {
         "type": "websocket",
         "asgi": dict(ASGI_VERSION),
         "http_version": "1.1",
-        "scheme": scheme,
-        "server": server,
-        "client": client,
+        "scheme": session.scheme,
+        "server": session.server_address,
+        "client": session.client_address,
         "root_path": root_path,
         "path": root_path + urllib.parse.unquote(raw_path),
         "raw_path": root_path.encode("ascii") + raw_path.encode("ascii"),
@@ -69,301 +66,399 @@ def build_scope(
     }
 
 
-class ASGIConnection:
-    """The receive/send pair given to the app for one connection."""
+class ASGIConnection(Sink):
+    """The receive/send pair given to the app for one connection, with uvicorn's rules."""
 
-    def __init__(self, session: ServerSession, call: Call, *, close_timeout: float = 10) -> None:
+    def __init__(
+        self,
+        session: ServerSession,
+        app: ASGIApp,
+        *,
+        root_path: str,
+        state: dict[str, Any],
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        on_task: Callable[[Spawned], object],
+    ) -> None:
         self.session = session
-        self.call = call
-        self.close_timeout = close_timeout
-        self._pong: tuple[bytes, EventLike] | None = None
-        self._queue: deque[ASGIMessage] = deque([{"type": "websocket.connect"}])
-        self._new_event = event_factory()
+        self.host: Host = session.host
+        self.app = app
+        self.root_path = root_path
+        self.state = state
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self._on_task = on_task
+        self.call = session.call
+        self._queue: deque[ASGIMessage] = deque()
         self._app_waiting: EventLike | None = None
-        self._reader_waiting: EventLike | None = None
-        self._client_gone = self._new_event()
-        self._accepted = self._new_event()
-        self._disconnect: ASGIMessage | None = None
         self.handshake_complete = False
         self.close_sent = False
         self.disconnected = False
         self._initial_response: tuple[int, list[tuple[bytes, bytes]], bytes] | None = None
-        self._text_parts: list[str] = []
-        self._bytes_parts: list[bytes] = []
+        self._frames: list[str | bytes] = []
+        self._ping_timer: Timer | None = None
+        self._pong_timer: Timer | None = None
+        self._ping_payload: bytes | None = None
+        self._ping_sent_at = 0.0
+        self._last_rtt = 0.0
+        #: Disconnect codes that mirror a normal departure (the client's clean close, or the server stopping).
+        self.departure_codes: set[int] = set()
+        #: The app is blocked in receive() after its last disconnect: nothing will ever come (uvicorn hangs).
+        self.waiting_after_disconnect = False
+        self.task: Spawned | None = None
+
+    # Events from the session
+
+    def on_request(self) -> None:
+        scope = build_scope(self.session, root_path=self.root_path, state=self.state)
+        self._queue.append({"type": "websocket.connect"})
+        self.task = self.host.spawn(lambda: self._run(scope), f"wsfake ASGI {self.call.url}")
+        self._on_task(self.task)
+
+    @property
+    def paused(self) -> bool:  # type: ignore[override]
+        return bool(self._queue)
+
+    def on_frame(self, data: str | bytes, fin: bool) -> None:
+        self._frames.append(data)
+        if not fin:
+            return
+        frames, self._frames = self._frames, []
+        if self.close_sent:
+            return  # past websocket.close: discarded, reading goes on until the client's close
+        if isinstance(data, str):
+            self._put({"type": "websocket.receive", "text": "".join(frames)})  # type: ignore[arg-type]
+        else:
+            self._put({"type": "websocket.receive", "bytes": b"".join(frames)})  # type: ignore[arg-type]
+        self.session.pause_reading()
+
+    def on_pong(self, payload: bytes) -> None:
+        if self._ping_payload is None or payload != self._ping_payload:
+            return
+        self._last_rtt = self.host.time() - self._ping_sent_at
+        self._ping_payload = None
+        if self._pong_timer is not None:
+            self._pong_timer.cancel()
+            self._pong_timer = None
+            self._schedule_ping()
+
+    def on_close(self, code: int, reason: str) -> None:
+        if not self.close_sent:
+            if code in NORMAL_DEPARTURE:
+                self.departure_codes.add(code)
+            self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def on_failed(self, code: int, reason: str) -> None:
+        self.close_sent = True
+        self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def on_closed(self) -> None:
+        self._stop_keepalive()
+        code = 1005 if self.handshake_complete else 1006
+        self._put({"type": "websocket.disconnect", "code": code})
+        self.handshake_complete = True
+        self.disconnected = True
+        self.session.resume_reading()
+
+    def shutdown(self) -> None:
+        """The server is stopping: 1012 to an open connection (the app hears it at once), 500 to a handshake."""
+        self._stop_keepalive()
+        session = self.session
+        if session.finished:
+            return
+        if self.close_sent:
+            session.close_transport()
+            return
+        if self.handshake_complete:
+            code, reason = session.conventions.shutdown_close
+            self.departure_codes.add(code)
+            self._put({"type": "websocket.disconnect", "code": code})
+            self.close_sent = True
+            try:
+                session.send_close(code, reason)
+            except ConnectionLost:
+                pass
+        elif self._initial_response is None:
+            status, body = session.conventions.shutdown_reject
+            session.reject(status, [], body)
+        session.close_transport()
+
+    # The app's receive and send
 
     def _put(self, message: ASGIMessage) -> None:
         self._queue.append(message)
         if self._app_waiting is not None:
             self._app_waiting.set()
 
-    def _resume_reader(self) -> None:
-        if self._reader_waiting is not None:
-            self._reader_waiting.set()
-
-    def _put_disconnect(self, code: int, reason: str | None = None) -> None:
-        message: ASGIMessage = {"type": "websocket.disconnect", "code": code}
-        if reason is not None:
-            message["reason"] = reason
-        self._put(message)
-
     async def receive(self) -> ASGIMessage:
-        """The next event; after ``websocket.disconnect`` it is repeated."""
+        """The next event (after the last disconnect it waits forever, as under uvicorn)."""
         while not self._queue:
-            if self._disconnect is not None:
-                return dict(self._disconnect)
-            self._app_waiting = waiting = self._new_event()
+            if self.disconnected:
+                self.waiting_after_disconnect = True
+            self._app_waiting = waiting = self.host.event()
             try:
                 await waiting.wait()
             finally:
                 self._app_waiting = None
+                self.waiting_after_disconnect = False
         message = self._queue.popleft()
-        if message["type"] == "websocket.disconnect":
-            self._disconnect = message
         if not self._queue:
-            self._resume_reader()
+            self.session.resume_reading()
         return message
 
     async def send(self, message: ASGIMessage) -> None:
         """Handle one message from the app, with uvicorn's rules and error messages."""
+        session = self.session
+        if session.must_drain:
+            try:
+                await session.drain()
+            except ConnectionLost:
+                pass
         if self.disconnected:
             raise ClientDisconnected("the client has disconnected")
         kind = message["type"]
-        session = self.session
         if not self.handshake_complete and self._initial_response is None:
             if kind == "websocket.accept":
-                subprotocol = message.get("subprotocol")
-                offered = self.call.subprotocols_offered
-                if subprotocol is not None and subprotocol not in offered:
-                    raise RuntimeError(
-                        f"the app accepted with subprotocol {subprotocol!r}, which the client did not offer "
-                        f"(offered: {offered}); accept with one of those or with subprotocol=None"
-                    )
-                self.handshake_complete = True
-                try:
-                    await session.accept(subprotocol, list(message.get("headers") or []))
-                except ConnectionLost:
-                    raise ClientDisconnected("the client has disconnected") from None
-                self._accepted.set()
+                headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers") or ()]
+                if not session.finished:
+                    self.handshake_complete = True
+                    session.accept(message.get("subprotocol") or None, headers)
+                    self._start_keepalive()
             elif kind == "websocket.close":
-                self._put_disconnect(1006)
+                self._put({"type": "websocket.disconnect", "code": 1006})
                 self.close_sent = self.handshake_complete = True
-                await session.reject(403, [], b"")
+                session.reject(403, [], b"")
             elif kind == "websocket.http.response.start":
                 status = message["status"]
                 if not 100 <= status < 600:
                     raise RuntimeError(f"Invalid HTTP status code '{status}' in response.")
-                self._initial_response = (status, list(message.get("headers") or []), b"")
+                self._initial_response = (status, [(bytes(n), bytes(v)) for n, v in message.get("headers") or ()], b"")
             else:
                 raise RuntimeError(
                     "Expected ASGI message 'websocket.accept', 'websocket.close' "
                     f"or 'websocket.http.response.start' but got '{kind}'."
                 )
+        elif not self.close_sent and self._initial_response is None:
+            try:
+                if kind == "websocket.send":
+                    data = message.get("bytes")
+                    if data is None:
+                        data = message.get("text")
+                    if data is None:
+                        return
+                    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+                        raise TypeError(
+                            f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}"
+                        )
+                    session.send_message(data if isinstance(data, str) else bytes(data))
+                elif kind == "websocket.close":
+                    if not session.finished:
+                        code = message.get("code", 1000)
+                        code = 1000 if code is None else int(code)
+                        reason = message.get("reason", "") or ""
+                        self._put({"type": "websocket.disconnect", "code": code, "reason": reason})
+                        session.send_close(code, reason)
+                        self.close_sent = True
+                        session.resume_reading()
+                else:
+                    raise RuntimeError(
+                        f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'."
+                    )
+            except ConnectionLost:
+                raise ClientDisconnected("the client has disconnected") from None
         elif self._initial_response is not None:
             if kind != "websocket.http.response.body":
                 raise RuntimeError(f"Expected ASGI message 'websocket.http.response.body' but got '{kind}'.")
             status, headers, body = self._initial_response
-            self._initial_response = (status, headers, body + bytes(message.get("body", b"")))
+            body += bytes(message.get("body", b""))
+            self._initial_response = (status, headers, body)
             if not message.get("more_body", False):
-                self._put_disconnect(1006)
-                self.close_sent = self.handshake_complete = True
-                await session.reject(*self._initial_response)
-        elif not self.close_sent:
-            if kind == "websocket.send":
-                data = message.get("bytes")
-                if data is None:
-                    data = message.get("text")
-                if data is None:
-                    return
-                if not isinstance(data, (str, bytes, bytearray, memoryview)):
-                    raise TypeError(
-                        f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}"
-                    )
-                try:
-                    await session.send_message(data if isinstance(data, str) else bytes(data))
-                except ConnectionLost:
-                    raise ClientDisconnected("the client has disconnected") from None
-            elif kind == "websocket.close":
-                code = message.get("code", 1000) or 1000
-                reason = message.get("reason", "") or ""
-                self._put_disconnect(code, reason)
+                self._put({"type": "websocket.disconnect", "code": 1006})
                 self.close_sent = True
-                self._resume_reader()
-                try:
-                    await session.send_close(code, reason)
-                except ConnectionLost:
-                    raise ClientDisconnected("the client has disconnected") from None
-            else:
-                raise RuntimeError(f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
+                session.reject(status, headers, body)
         else:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
 
-    async def read_loop(self) -> None:
-        """Turn client frames into receive events.
+    # The app's task
 
-        Like uvicorn, it stops reading while a received message waits for the
-        app, so a slow app pushes back on the client through the pipe. It holds
-        at most one chunk it has read but not parsed, as a socket buffer would.
-        """
-        session = self.session
+    async def _run(self, scope: dict[str, Any]) -> None:
+        call = self.call
         try:
-            while True:
-                data = await session.read_chunk()
-                while self._queue and not self.close_sent:
-                    self._reader_waiting = waiting = self._new_event()
-                    try:
-                        await waiting.wait()
-                    finally:
-                        self._reader_waiting = None
-                for event in await session.process(data):
-                    if isinstance(event, Message):
-                        self._on_message(event)
-                    elif isinstance(event, Pong):
-                        if self._pong is not None and bytes(event.payload) == self._pong[0]:
-                            self._pong[1].set()
-                    elif isinstance(event, CloseConnection):
-                        if not self.close_sent:
-                            self._put_disconnect(int(event.code), event.reason or "")
-                        self.disconnected = True
-                        session.finish()
-                        return
-        except ConnectionLost:
-            if not self.disconnected:
-                self.disconnected = True
-                self._put_disconnect(1005 if self.handshake_complete else 1006)
-        finally:
-            self._client_gone.set()
-
-    async def keepalive(self, interval: float, timeout: float | None) -> None:
-        """Ping every ``interval`` seconds after accept; no pong within ``timeout`` fails with 1011, as uvicorn."""
-        await self._accepted.wait()
-        while not (self.close_sent or self.disconnected):
-            await anyio.sleep(interval)
-            if self.close_sent or self.disconnected:
-                return
-            payload = struct.pack("!I", random.getrandbits(32))
-            answered = self._new_event()
-            self._pong = (payload, answered)
-            try:
-                await self.session.send_ping(payload)
-            except ConnectionLost:
-                return
-            if timeout is None:
-                continue
-            with anyio.move_on_after(timeout):
-                await answered.wait()
-            if not answered.is_set() and not (self.close_sent or self.disconnected):
-                self.close_sent = True
-                await self.session.fail(1011, "keepalive ping timeout")
-                return
-
-    def _on_message(self, event: Message[Any]) -> None:
-        if isinstance(event, TextMessage):
-            self._text_parts.append(event.data)
-            if event.message_finished:
-                text, self._text_parts = "".join(self._text_parts), []
-                if not self.close_sent:
-                    self._put({"type": "websocket.receive", "text": text})
-        elif isinstance(event, BytesMessage):
-            self._bytes_parts.append(bytes(event.data))
-            if event.message_finished:
-                data, self._bytes_parts = b"".join(self._bytes_parts), []
-                if not self.close_sent:
-                    self._put({"type": "websocket.receive", "bytes": data})
-
-    async def finish(self) -> None:
-        """End the connection after the app returned or raised, as uvicorn does."""
-        session = self.session
-        if not self.handshake_complete and self._initial_response is None:
-            await session.reject(500, [], b"Internal Server Error")
-            return
-        if self.close_sent:
-            with anyio.move_on_after(self.close_timeout):
-                await self._client_gone.wait()
-        session.abort()
-
-
-async def serve_asgi(
-    session: ServerSession,
-    app: ASGIApp,
-    call: Call,
-    *,
-    scheme: str,
-    root_path: str,
-    state: dict[str, Any],
-    client: tuple[str, int],
-    server: tuple[str, int],
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float = 10,
-) -> None:
-    """Run one connection for an ASGI target; the app's exception propagates."""
-    request = await session.read_request()
-    if request is None:
-        session.finish()
-        return
-    scope = build_scope(session, scheme=scheme, root_path=root_path, state=state, client=client, server=server)
-    connection = ASGIConnection(session, call, close_timeout=close_timeout)
-    error: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(connection.read_loop)
-        if ping_interval is not None:
-            tg.start_soon(connection.keepalive, ping_interval, ping_timeout)
-        try:
-            result = await app(scope, connection.receive, connection.send)
+            result = await self.app(scope, self.receive, self.send)
         except ClientDisconnected:
-            pass
+            pass  # uvicorn lets an app end this way without a word
+        except anyio.get_cancelled_exc_class():
+            self._send_500()
+            self.session.close_transport()
+            raise
         except Exception as exc:
-            error = exc
-            call._failed(exc)
+            self._send_500()
+            if self._mirrors_departure(exc):
+                call._departed(exc)
+            else:
+                call._failed(exc)
         else:
-            if not connection.handshake_complete and connection._initial_response is None:
+            error: Exception | None = None
+            if not self.handshake_complete:
                 error = RuntimeError(
                     "ASGI callable returned without completing handshake: it must send "
                     "'websocket.accept', 'websocket.close' or a 'websocket.http.response'."
                 )
+                self._send_500()
             elif result is not None:
                 error = RuntimeError(f"ASGI callable should return None, but returned {result!r}.")
             if error is not None:
                 call._failed(error)
-        await connection.finish()
-        tg.cancel_scope.cancel()
-    if error is not None:
-        raise error
+        if not (self.close_sent and not self.session.finished and self.session.close_sent is not None):
+            self.session.close_transport()
+
+    def _mirrors_departure(self, exc: BaseException) -> bool:
+        """True for an exception like Starlette's ``WebSocketDisconnect(1000)``: the app only learnt the client left."""
+        code = getattr(exc, "code", None)
+        return isinstance(code, int) and code in self.departure_codes
+
+    def _send_500(self) -> None:
+        if self._initial_response is not None or self.handshake_complete or self.session.finished:
+            return
+        self.handshake_complete = True
+        self.session.reject(500, [], b"Internal Server Error")
+
+    # Keepalive, as uvicorn: a ping every interval (less the last round trip), 1011 without a pong
+
+    def _start_keepalive(self) -> None:
+        if self.ping_interval is not None and self.ping_interval > 0:
+            self._schedule_ping()
+
+    def _stop_keepalive(self) -> None:
+        for timer in (self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._pong_timer = None
+        self._ping_payload = None
+
+    def _schedule_ping(self) -> None:
+        assert self.ping_interval is not None
+        self._ping_timer = self.host.call_later(max(0.0, self.ping_interval - self._last_rtt), self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self.close_sent or self.session.finished:
+            return
+        self._ping_payload = struct.pack("!I", random.getrandbits(32))
+        self._ping_sent_at = self.host.time()
+        try:
+            self.session.send_ping(self._ping_payload)
+        except ConnectionLost:
+            return
+        if self.ping_timeout is not None:
+            self._pong_timer = self.host.call_later(self.ping_timeout, self._keepalive_timeout)
+        else:
+            self._schedule_ping()
+
+    def _keepalive_timeout(self) -> None:
+        self._pong_timer = None
+        self._ping_payload = None
+        if self.close_sent or self.session.finished:
+            return
+        self.close_sent = True
+        self.session.fail(1011, "keepalive ping timeout")
 
 
 class Lifespan:
-    """Runs an app's lifespan protocol in a background task, the way uvicorn's ``auto`` mode does.
+    """Runs an app's lifespan protocol in a task on one host, as uvicorn's ``auto`` mode does.
 
-    An app that raises before answering ``lifespan.startup`` does not support
-    lifespan and is served without it.
+    An app that raises or returns before answering ``lifespan.startup`` does not
+    support lifespan and is served without it. If the task is cancelled (its
+    event loop is ending, or a synchronous exit stops it), the app is sent
+    ``lifespan.shutdown`` and given the chance to finish, as a server stopping on
+    a signal would: the app never sees the cancellation itself.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, host: Host, *, shutdown_timeout: float = 5.0) -> None:
         self.app = app
+        self.host = host
+        self.shutdown_timeout = shutdown_timeout
         self.state: dict[str, Any] = {}
         self.started = False
         self.supported = True
         self.error: BaseException | None = None
+        self.shut_down = False
         self._task: Spawned | None = None
         self._to_app: deque[ASGIMessage] = deque()
-        self._to_app_event = anyio.Event()
+        self._to_app_event: EventLike | None = None
         self._from_app: deque[ASGIMessage] = deque()
-        self._from_app_event = anyio.Event()
-        self._startup_lock: anyio.Lock | None = None
+        self._from_app_event: EventLike = host.event()
+        self._startup_done: EventLike = host.event()
         self._app_done = False
+        self._shutdown_sent = False
 
     async def _receive(self) -> ASGIMessage:
         while not self._to_app:
-            self._to_app_event = anyio.Event()
-            await self._to_app_event.wait()
+            self._to_app_event = event = self.host.event()
+            try:
+                await event.wait()
+            except anyio.get_cancelled_exc_class():
+                if self._shutdown_sent:
+                    raise
+                # The loop is ending or the server is stopping without a chance to await us: shut down now.
+                self._shutdown_sent = True
+                self._uncancel()
+                return {"type": "lifespan.shutdown"}
+            finally:
+                self._to_app_event = None
         return self._to_app.popleft()
+
+    def _uncancel(self) -> None:
+        if self.host.backend == "asyncio":
+            import asyncio
+
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()
 
     async def _send(self, message: ASGIMessage) -> None:
         self._from_app.append(message)
         self._from_app_event.set()
 
+    def _push(self, message: ASGIMessage) -> None:
+        self._to_app.append(message)
+        if self._to_app_event is not None:
+            self._to_app_event.set()
+
     async def _run(self) -> None:
         scope = {"type": "lifespan", "asgi": dict(ASGI_VERSION), "state": self.state}
+        try:
+            await self._run_app(scope)
+        finally:
+            self._app_done = True
+            self._from_app_event.set()
+
+    async def _run_app(self, scope: dict[str, Any]) -> None:
+        if self.host.backend == "trio":
+            # trio delivers a cancellation at every later checkpoint: shield the app so
+            # that its shutdown can run, bounded by shutdown_timeout.
+            import trio
+
+            with trio.CancelScope(shield=True) as shield:
+                watcher = trio.CancelScope()
+
+                async def watch() -> None:
+                    with watcher:
+                        await trio.sleep_forever()
+                    if not self._shutdown_sent:
+                        self._shutdown_sent = True
+                        self._push({"type": "lifespan.shutdown"})
+                        shield.deadline = trio.current_time() + self.shutdown_timeout
+
+                self.host.spawn(watch, "wsfake lifespan watch")
+                try:
+                    await self._call_app(scope)
+                finally:
+                    watcher.cancel()
+            return
+        await self._call_app(scope)
+
+    async def _call_app(self, scope: dict[str, Any]) -> None:
         try:
             await self.app(scope, self._receive, self._send)
         except BaseException as exc:
@@ -373,13 +468,10 @@ class Lifespan:
                 self.error = exc
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
-        finally:
-            self._app_done = True
-            self._from_app_event.set()
 
     async def _expect(self, complete: str, failed: str) -> None:
         while not self._from_app and not self._app_done:
-            self._from_app_event = anyio.Event()
+            self._from_app_event = self.host.event()
             await self._from_app_event.wait()
         if not self._from_app:
             if self.error is not None:
@@ -394,37 +486,49 @@ class Lifespan:
             raise RuntimeError(f"ASGI lifespan: expected '{complete}' but got {message['type']!r}")
 
     async def startup(self) -> None:
-        """Start the app once; later calls wait for the first one."""
-        if self._startup_lock is None:
-            self._startup_lock = anyio.Lock()
-        async with self._startup_lock:
-            if self._task is not None:
-                if self.error is not None:
-                    raise self.error
-                return
-            self._task = spawn(self._run, "wsfake lifespan")
-            self._to_app.append({"type": "lifespan.startup"})
-            self._to_app_event.set()
-            try:
-                await self._expect("lifespan.startup.complete", "lifespan.startup.failed")
-            except BaseException as exc:
-                self.error = exc
-                raise
-            self.started = True
+        """Start the app (the first call); later calls wait for the first one to finish."""
+        if self._task is not None:
+            await self._startup_done.wait()
+            if self.error is not None:
+                raise self.error
+            return
+        self._task = self.host.spawn(self._run, "wsfake lifespan")
+        self._push({"type": "lifespan.startup"})
+        try:
+            await self._expect("lifespan.startup.complete", "lifespan.startup.failed")
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self._startup_done.set()
+        self.started = True
 
     async def shutdown(self) -> None:
         """Send ``lifespan.shutdown`` and wait for the app to answer."""
+        if self.shut_down:
+            return
+        self.shut_down = True
         if self._task is None or not self.started or not self.supported or self._app_done:
             return
-        self._to_app.append({"type": "lifespan.shutdown"})
-        self._to_app_event.set()
-        await self._expect("lifespan.shutdown.complete", "lifespan.shutdown.failed")
-        await self._task.wait()
+        if not self._shutdown_sent:
+            self._shutdown_sent = True
+            self._push({"type": "lifespan.shutdown"})
+        with anyio.move_on_after(self.shutdown_timeout):
+            await self._expect("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+            await self._task.wait()
+            return
+        self._task.cancel()
+        raise TimeoutError(f"ASGI lifespan shutdown did not complete within {self.shutdown_timeout} s")
 
-    def cancel(self) -> None:
-        """Stop the lifespan task without a shutdown (the sync context's exit)."""
-        if self._task is not None:
+    def stop(self) -> None:
+        """Stop without awaiting: the task is cancelled, which makes it send the app ``lifespan.shutdown``."""
+        self.shut_down = True
+        if self._task is not None and not self._task.done:
             self._task.cancel()
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done
 
-__all__ = ["ASGIApp", "ASGIConnection", "Lifespan", "build_scope", "serve_asgi"]
+
+__all__ = ["ASGIApp", "ASGIConnection", "Lifespan", "build_scope"]

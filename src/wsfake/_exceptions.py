@@ -1,7 +1,8 @@
-"""wsfake's own exceptions.
+"""wsfake's own exceptions and warnings.
 
 Errors a client library would meet on a real network are raised as that
-library (or the OS) raises them; the classes here cover misuse of wsfake.
+library (or the OS) raises them; the classes here cover misuse of wsfake and
+what wsfake itself decides (a blocked real connection, a stuck test).
 """
 
 from __future__ import annotations
@@ -44,5 +45,49 @@ class NoRoute(WsfakeError, ConnectionRefusedError):
         self.routes = routes
 
 
+class RealNetworkBlocked(WsfakeError, RuntimeError):
+    """A connection to a host and port that wsfake serves in memory tried to use the real network.
+
+    Raised (by an audit hook) when code that wsfake does not serve in memory —
+    a client library it does not know, or a raw socket — connects to an address
+    a route names while a patch is active. It is not an ``OSError`` on purpose:
+    reconnect loops must not retry it.
+    """
+
+    def __init__(self, host: str, port: int, routes: list[str]) -> None:
+        super().__init__(
+            f"wsfake: a connection to {host}:{port} tried to use the real network while wsfake serves that address "
+            f"in memory (routes: {', '.join(routes)}). The code making it is not served in memory by wsfake (see "
+            "docs/guide.md for the supported client libraries). Use a supported client, or let this address reach "
+            "the real network with network.pass_through(pattern)."
+        )
+        self.host = host
+        self.port = port
+        self.routes = routes
+
+
+class DeadlineExceeded(WsfakeError, AssertionError):
+    """Nothing moved on a wsfake connection for ``deadline`` seconds while someone waited on it."""
+
+
 class ClientDisconnected(OSError):
     """Raised by an ASGI ``send`` after the client has gone, as the ASGI spec asks."""
+
+
+class WsfakeWarning(UserWarning):
+    """Base class of wsfake's warnings (filter them with ``wsfake.WsfakeWarning``)."""
+
+
+class ClientDepartureWarning(WsfakeWarning):
+    """A server exception that only mirrors the client's normal departure (or the server stopping).
+
+    FastAPI's tutorial endpoint raises ``WebSocketDisconnect(1000)`` after the
+    client closes; a handler's ``recv()`` raises ``ConnectionClosedOK``. Real
+    servers log these and go on, so wsfake reports them with this warning
+    instead of failing the test. Turn it into an error with
+    ``raise_departure_errors=True`` or a warnings filter.
+    """
+
+
+class ShadowedRouteWarning(WsfakeWarning):
+    """A route was added that an earlier route completely shadows: it can never serve a connection."""

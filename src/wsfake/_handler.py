@@ -2,7 +2,12 @@
 
 :class:`ServerConnection` offers the API of
 ``websockets.asyncio.server.ServerConnection`` on top of a wsproto
-:class:`~wsfake._session.ServerSession`, so such handlers run unchanged.
+:class:`~wsfake._session.ServerSession`, and one connection runs the way
+``websockets.serve`` runs it: ``process_request`` before the upgrade is checked
+(so health-check answers work), the checks and their HTTP answers,
+``select_subprotocol``/``subprotocols``, ``process_response``, the ``Server``
+header, ``open_timeout``, keepalive, then the handler inside ``async with``
+semantics: 1000 when it returns, 1011 (and a logged error) when it raises.
 """
 
 from __future__ import annotations
@@ -11,23 +16,28 @@ import contextlib
 import enum
 import http
 import inspect
+import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from wsproto.events import CloseConnection, Message, Pong
 
-from ._closed import ConcurrencyError, ConnectionClosedOK, closed_exception
+from ._closed import OK_CLOSE_CODES, ConcurrencyError, ConnectionClosed, ConnectionClosedOK, closed_exception
+from ._handshake import NegotiationError, Refusal, check_request, failed, offered_subprotocols, select_subprotocol
+from ._host import EventLike, Spawned, Timer
 from ._http import Request, Response, make_headers, response_parts
-from ._runtime import EventLike, event_factory
-from ._session import ConnectionLost, ServerSession
+from ._session import ConnectionLost, ServerSession, Sink
 
 Data = str | bytes
 HandlerFunc = Callable[["ServerConnection"], Awaitable[None]]
 ProcessRequest = Callable[["ServerConnection", Any], Any]
+ProcessResponse = Callable[["ServerConnection", Any, Any], Any]
+SelectSubprotocol = Callable[["ServerConnection", Any], Any]
+
+_SERVER_ERROR_BODY = "Failed to open a WebSocket connection.\nSee server log for more information.\n"
 
 
 class State(enum.IntEnum):
@@ -44,18 +54,14 @@ if not TYPE_CHECKING:
         from websockets.protocol import State
 
 
-class NegotiationError(Exception):
-    """No acceptable subprotocol; the handshake is answered with HTTP 400."""
-
-
 class _PongWaiter:
     """Awaitable returned by :meth:`ServerConnection.ping`: resolves to the latency."""
 
-    def __init__(self, sent_at: float) -> None:
+    def __init__(self, event: EventLike, sent_at: float) -> None:
         self.sent_at = sent_at
         self.latency: float | None = None
         self.error: BaseException | None = None
-        self._event = anyio.Event()
+        self._event = event
 
     def resolve(self, now: float) -> None:
         self.latency = now - self.sent_at
@@ -85,10 +91,10 @@ class _Transport:
 
     def close(self) -> None:
         """Close the connection without a close frame, after what was sent."""
-        self._connection._session.finish()
+        self._connection._session.close_transport()
 
     def is_closing(self) -> bool:
-        return self._connection._session.stream.closed
+        return self._connection._session.finished
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": self._connection.remote_address, "sockname": self._connection.local_address}.get(
@@ -96,42 +102,119 @@ class _Transport:
         )
 
 
-class ServerConnection:
+class _Protocol:
+    """The parts of websockets' sans-I/O ``ServerProtocol`` that handlers read (``ws.protocol.*``)."""
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self._connection = connection
+
+    @property
+    def state(self) -> Any:
+        return self._connection.state
+
+    @property
+    def close_code(self) -> int | None:
+        return self._connection.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._connection.close_reason
+
+    @property
+    def close_exc(self) -> Exception:
+        return self._connection._close_exc()
+
+    @property
+    def close_rcvd(self) -> Any:
+        rcvd = self._connection._session.close_rcvd
+        return None if rcvd is None else _close_frame(*rcvd)
+
+    @property
+    def close_sent(self) -> Any:
+        sent = self._connection._session.close_sent
+        return None if sent is None else _close_frame(*sent)
+
+    @property
+    def close_rcvd_then_sent(self) -> bool | None:
+        return self._connection._session.close_rcvd_then_sent
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self._connection.id
+
+    @property
+    def request(self) -> Any:
+        return self._connection.request
+
+    @property
+    def response(self) -> Any:
+        return self._connection.response
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._connection.subprotocol
+
+    @property
+    def logger(self) -> Any:
+        return self._connection.logger
+
+    @property
+    def handshake_exc(self) -> BaseException | None:
+        return self._connection._handshake_exc
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"wsfake's ServerConnection.protocol has no {name!r}: it offers state, close_code, close_reason, "
+            "close_exc, close_rcvd, close_sent, close_rcvd_then_sent, id, request, response, subprotocol, logger "
+            "and handshake_exc (the frames themselves are wsproto's; see docs/guide.md)"
+        )
+
+
+def _close_frame(code: int, reason: str) -> Any:
+    from ._closed import Close
+
+    return Close(code, reason)
+
+
+class ServerConnection(Sink):
     """The server side of a connection, as a ``websockets.serve`` handler sees it."""
 
-    def __init__(
-        self,
-        session: ServerSession,
-        request: Any,
-        remote_address: tuple[str, int],
-        local_address: tuple[str, int],
-        *,
-        max_queue: int = 16,
-        close_timeout: float | None = 10,
-    ) -> None:
+    def __init__(self, session: ServerSession, options: HandlerOptions, on_task: Callable[[Spawned], object]) -> None:
         self._session = session
-        self.request = request
+        self._options = options
+        self._on_task = on_task
+        self.host = session.host
+        self.request: Any = None
         self.response: Any = None
         self.subprotocol: str | None = None
         self.id = uuid.uuid4()
-        self.remote_address = remote_address
-        self.local_address = local_address
+        self.remote_address = session.client_address
+        self.local_address = session.server_address
         self.latency = 0.0
-        self._max_queue = max_queue
-        self._close_timeout = close_timeout
+        self.logger: Any = options.logger
+        self.protocol = _Protocol(self)
+        self._handshake_exc: BaseException | None = None
+        high, low = options.max_queue
+        self._high, self._low = high, low
         self._frames: deque[tuple[Data, bool]] = deque()
-        self._complete = 0
+        self._flow_paused = False
         self._reading = False
-        self._new_event = event_factory()
         self._recv_waiting: EventLike | None = None
-        self._reader_waiting: EventLike | None = None
-        self._closed = self._new_event()
+        self._closed = self.host.event()
         self._pings: dict[bytes, _PongWaiter] = {}
         self._send_in_progress: EventLike | None = None
         self._state = State.CONNECTING
+        self._open_timer: Timer | None = None
+        self._keepalive_timer: Timer | None = None
+        self._keepalive_waiter: _PongWaiter | None = None
+        self.task: Spawned | None = None
+        self._closed_callbacks: list[Callable[[], object]] = []
+        if options.open_timeout is not None:
+            self._open_timer = self.host.call_later(options.open_timeout, self._open_timed_out)
 
     def __repr__(self) -> str:
-        return f"<wsfake ServerConnection {self.request.path} {self.state.name}>"
+        path = getattr(self.request, "path", "?")
+        return f"<wsfake ServerConnection {path} {self.state.name}>"
 
     # State
 
@@ -166,17 +249,73 @@ class ServerConnection:
         return _Transport(self)
 
     def respond(self, status: http.HTTPStatus | int, text: str) -> Any:
-        """Build a plain-text HTTP response for ``process_request`` to return."""
+        """Build a plain-text HTTP response for ``process_request``/``process_response`` to return."""
         status = http.HTTPStatus(status)
         body = text.encode()
         headers = make_headers(
             [
+                ("Date", _http_date()),
                 ("Connection", "close"),
                 ("Content-Length", str(len(body))),
                 ("Content-Type", "text/plain; charset=utf-8"),
             ]
         )
         return Response(status.value, status.phrase, headers, body)
+
+    # Events from the session
+
+    def on_request(self) -> None:
+        self.task = self.host.spawn(self._run, f"wsfake handler {self._session.call.url}")
+        self._on_task(self.task)
+
+    @property
+    def paused(self) -> bool:  # type: ignore[override]
+        return self._flow_paused
+
+    def on_frame(self, data: str | bytes, fin: bool) -> None:
+        self._frames.append((data, fin))
+        if self._high is not None and len(self._frames) > self._high and not self._flow_paused:
+            self._flow_paused = True
+            self._session.pause_reading()
+        self._wake()
+
+    def on_pong(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return
+        now = self.host.time()
+        # A pong acknowledges its ping and every earlier one, as in websockets.
+        for key in list(self._pings):
+            waiter = self._pings.pop(key)
+            waiter.resolve(now)
+            if key == payload:
+                self.latency = waiter.latency or 0.0
+                break
+
+    def on_close(self, code: int, reason: str) -> None:
+        if self._state is State.OPEN:
+            self._state = State.CLOSING
+        self._wake()
+
+    def on_failed(self, code: int, reason: str) -> None:
+        self._wake()
+
+    def on_closed(self) -> None:
+        self._set_closed()
+
+    def shutdown(self) -> None:
+        """The server is stopping: 1001 to an open connection, 503 to one still in its handshake."""
+        session = self._session
+        if session.finished:
+            return
+        if self._state is State.CONNECTING:
+            status, body = session.conventions.shutdown_reject
+            session.reject(status, [], body)
+            self._set_closed()
+            return
+        with contextlib.suppress(ConnectionLost):
+            session.send_close(*session.conventions.shutdown_close)
+        if self._state is State.OPEN:
+            self._state = State.CLOSING
 
     # Receiving
 
@@ -185,15 +324,21 @@ class ServerConnection:
             self._recv_waiting.set()
 
     async def _wait_change(self) -> None:
-        self._recv_waiting = waiting = self._new_event()
+        self._recv_waiting = waiting = self.host.event()
         try:
             await waiting.wait()
         finally:
             self._recv_waiting = None
 
-    def _drained(self) -> None:
-        if self._reader_waiting is not None:
-            self._reader_waiting.set()
+    def _pop_frame(self) -> tuple[Data, bool]:
+        frame = self._frames.popleft()
+        if self._flow_paused and self._low is not None and len(self._frames) <= self._low:
+            self._flow_paused = False
+            self._session.resume_reading()
+        return frame
+
+    def _has_message(self) -> bool:
+        return any(fin for _, fin in self._frames)
 
     async def recv(self, decode: bool | None = None) -> Data:
         """Receive the next message: str for text, bytes for binary (see ``decode``)."""
@@ -201,18 +346,16 @@ class ServerConnection:
             raise ConcurrencyError("cannot call recv while another coroutine is already running recv or recv_streaming")
         self._reading = True
         try:
-            while not self._complete:
-                if self._state is State.CLOSED or (self._session.eof and not self._frames):
+            while not self._has_message():
+                if self._state is State.CLOSED or self._session.finished:
                     raise self._close_exc()
                 await self._wait_change()
             parts: list[Data] = []
             while True:
-                data, fin = self._frames.popleft()
+                data, fin = self._pop_frame()
                 parts.append(data)
                 if fin:
                     break
-            self._complete -= 1
-            self._drained()
         finally:
             self._reading = False
         return _decode(parts[0] if len(parts) == 1 else _join(parts), decode)
@@ -227,13 +370,10 @@ class ServerConnection:
         try:
             while True:
                 while not self._frames:
-                    if self._state is State.CLOSED or self._session.eof:
+                    if self._state is State.CLOSED or self._session.finished:
                         raise self._close_exc()
                     await self._wait_change()
-                data, fin = self._frames.popleft()
-                if fin:
-                    self._complete -= 1
-                    self._drained()
+                data, fin = self._pop_frame()
                 yield _decode(data, decode)
                 if fin:
                     return
@@ -278,7 +418,7 @@ class ServerConnection:
             first = await anext(fragments)
         except StopAsyncIteration:
             return
-        self._send_in_progress = done = self._new_event()
+        self._send_in_progress = done = self.host.event()
         try:
             if not isinstance(first, (str, bytes, bytearray, memoryview)):
                 raise TypeError(f"{kind} must contain bytes or str")
@@ -290,8 +430,7 @@ class ServerConnection:
                 await self._send_frame(fragment, text, fin=False)
             await self._send_frame("" if is_str else b"", text, fin=True)
         except Exception:
-            await self._session.fail(1011, "error in fragmented message")
-            self._set_closed()
+            self._session.fail(1011, "error in fragmented message")
             raise
         finally:
             self._send_in_progress = None
@@ -299,15 +438,24 @@ class ServerConnection:
 
     async def _send_frame(self, message: Any, text: bool | None, *, fin: bool) -> None:
         if self._state is not State.OPEN or not self._session.open:
-            raise self._close_exc()
+            await self._wait_closed_then_raise()
         if isinstance(message, str):
             data: Data = message.encode() if text is False else message
         else:
             data = bytes(message)
+        session = self._session
         try:
-            await self._session.send_message(data, fin=fin, raw_text=text is True)
+            session.send_message(data, fin=fin, raw_text=text is True)
+            if session.must_drain:
+                await session.drain()
         except ConnectionLost:
-            raise self._close_exc() from None
+            await self._wait_closed_then_raise()
+
+    async def _wait_closed_then_raise(self) -> None:
+        """As websockets: a send on a closing connection waits for the close, then raises ConnectionClosed."""
+        if self._state is State.CLOSING:
+            await self.wait_closed()
+        raise self._close_exc()
 
     async def ping(self, data: Data | None = None) -> Awaitable[float]:
         """Send a ping; await the result to wait for the pong and get the latency."""
@@ -315,131 +463,310 @@ class ServerConnection:
         if payload in self._pings:
             raise ConcurrencyError("already waiting for a pong with the same data")
         if self._state is not State.OPEN:
-            raise self._close_exc()
-        waiter = _PongWaiter(anyio.current_time())
+            await self._wait_closed_then_raise()
+        waiter = _PongWaiter(self.host.event(), self.host.time())
         self._pings[payload] = waiter
         try:
-            await self._session.send_ping(payload)
+            self._session.send_ping(payload)
         except ConnectionLost:
-            raise self._close_exc() from None
+            await self._wait_closed_then_raise()
         return waiter
 
     async def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong."""
         if self._state is not State.OPEN:
-            raise self._close_exc()
-        payload = _as_bytes(data)
+            await self._wait_closed_then_raise()
         try:
-            await self._session.send_pong(payload)
+            self._session.send_pong(_as_bytes(data))
         except ConnectionLost:
-            raise self._close_exc() from None
+            await self._wait_closed_then_raise()
 
     # Closing
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Perform the closing handshake; idempotent."""
+        """Perform the closing handshake and wait for it (bounded by ``close_timeout``); idempotent."""
         if self._state is State.OPEN:
             self._state = State.CLOSING
             with contextlib.suppress(ConnectionLost):
-                await self._session.send_close(code, reason)
+                self._session.send_close(code, reason)
         await self.wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (the client answered, left, or timed out)."""
-        if self._close_timeout is None or self._state is not State.CLOSING:
-            await self._closed.wait()
-            return
-        with anyio.move_on_after(self._close_timeout):
-            await self._closed.wait()
-        if not self._closed.is_set():
-            self._session.abort()
-            self._set_closed()
+        await self._closed.wait()
 
     def _set_closed(self) -> None:
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
-        self._session.finish()
+        self._cancel_timers()
         exc = self._close_exc()
         for waiter in self._pings.values():
             waiter.fail(exc)
         self._pings.clear()
         self._closed.set()
-        self._drained()
         self._wake()
+        callbacks, self._closed_callbacks = self._closed_callbacks, []
+        for callback in callbacks:
+            callback()
 
-    async def _read_loop(self) -> None:
-        """Feed frames to the message queue until the connection is closed."""
+    def _cancel_timers(self) -> None:
+        for timer in (self._open_timer, self._keepalive_timer):
+            if timer is not None:
+                timer.cancel()
+        self._open_timer = self._keepalive_timer = None
+
+    # The connection's task, as websockets.serve runs it
+
+    def _open_timed_out(self) -> None:
+        self._open_timer = None
+        if self._state is State.CONNECTING:
+            if self.task is not None:
+                self.task.cancel()
+            self._session.abort()
+
+    async def _run(self) -> None:
         session = self._session
-        frame_parts: list[Data] = []
+        options = self._options
         try:
-            while True:
-                while self._complete >= self._max_queue:
-                    self._reader_waiting = waiting = self._new_event()
-                    try:
-                        await waiting.wait()
-                    finally:
-                        self._reader_waiting = None
-                    if self._state is State.CLOSED:
-                        return
-                for event in await session.receive_events():
-                    if isinstance(event, Message):
-                        # wsproto may split a frame into chunks; websockets hands out whole frames.
-                        frame_parts.append(event.data)
-                        if not event.frame_finished:
-                            continue
-                        data = frame_parts[0] if len(frame_parts) == 1 else _join(frame_parts)
-                        frame_parts.clear()
-                        fin = event.message_finished
-                        self._frames.append((data, fin))
-                        if fin:
-                            self._complete += 1
-                        self._wake()
-                    elif isinstance(event, Pong):
-                        self._pong(bytes(event.payload))
-                    elif isinstance(event, CloseConnection):
-                        if self._state is State.OPEN:
-                            self._state = State.CLOSING
-                        self._wake()
-                if session.close_rcvd is not None and session.close_sent is not None:
-                    return
+            accepted = await self._handshake()
+        except anyio.get_cancelled_exc_class():
+            session.abort()
+            raise
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        if not accepted:
+            self._set_closed()
+            return
+        self._state = State.OPEN
+        self._start_keepalive()
+        error: Exception | None = None
+        try:
+            await options.handler(self)
+        except Exception as exc:
+            error = exc
+            self.logger.error("connection handler failed", exc_info=True)
+            if isinstance(exc, ConnectionClosed) and self._departed_normally(exc):
+                session.call._departed(exc)
+            else:
+                session.call._failed(exc)
+        await self.close(1011 if error is not None else 1000)
+
+    def _departed_normally(self, exc: ConnectionClosed) -> bool:
+        """A ConnectionClosed that only reports the client's normal departure (or the server stopping)."""
+        rcvd = self._session.close_rcvd
+        sent = self._session.close_sent
+        return isinstance(exc, ConnectionClosedOK) or (
+            rcvd is not None and rcvd[0] in OK_CLOSE_CODES and sent is not None and sent[0] in OK_CLOSE_CODES
+        )
+
+    async def _handshake(self) -> bool:
+        """Answer the request as websockets.serve does; True if the connection was accepted."""
+        session = self._session
+        options = self._options
+        headers = make_headers(session.call.request_headers)
+        self.request = Request(session.target, headers)
+        before = list(_raw_items(headers))
+        response: Any = None
+        if options.process_request is not None:
+            try:
+                response = options.process_request(self, self.request)
+                if inspect.isawaitable(response):
+                    response = await response
+            except Exception as exc:
+                self._handshake_exc = exc
+                self.logger.error("process_request failed", exc_info=True)
+                response = self.respond(500, _SERVER_ERROR_BODY)
+            if response is not None and not hasattr(response, "headers"):
+                response = _as_response(response)
+        subprotocol: str | None = None
+        if response is None:
+            items = list(_raw_items(self.request.headers))
+            refusal = check_request(session.method, session.http_version, items, origins=options.origins)
+            if refusal is None and (items != before or session.request is None or session.target != self.request.path):
+                complaint = session.renegotiate(self.request.path, items)
+                if complaint is not None:
+                    refusal = Refusal(400, failed(complaint))
+            if refusal is None:
+                try:
+                    subprotocol = await self._select_subprotocol(offered_subprotocols(items))
+                except NegotiationError as exc:
+                    self._handshake_exc = exc
+                    refusal = Refusal(400, failed(str(exc)))
+                except Exception as exc:
+                    self._handshake_exc = exc
+                    self.logger.error("opening handshake failed", exc_info=True)
+                    refusal = Refusal(500, _SERVER_ERROR_BODY)
+            if refusal is not None:
+                response = self.respond(refusal.status, refusal.body)
+                for name, value in refusal.headers:
+                    response.headers[name] = value
+        accepting = response is None
+        if accepting:
+            response = session.accept_response(subprotocol)
+        if session.conventions.server_header is not None:
+            response.headers["Server"] = session.conventions.server_header.decode("latin-1")
+        self.response = response
+        if options.process_response is not None:
+            try:
+                replaced = options.process_response(self, self.request, response)
+                if inspect.isawaitable(replaced):
+                    replaced = await replaced
+            except Exception as exc:
+                self._handshake_exc = exc
+                self.logger.error("process_response failed", exc_info=True)
+                replaced = self.respond(500, _SERVER_ERROR_BODY)
+            if replaced is not None:
+                self.response = response = _as_response(replaced) if not hasattr(replaced, "headers") else replaced
+        status, raw_headers, body = response_parts(response)
+        if session.finished:
+            return False
+        if status == 101 and accepting:
+            self.subprotocol = subprotocol
+            try:
+                session.send_accept(raw_headers, subprotocol)
+            except ConnectionLost:
+                return False
+            return True
+        session.reject_raw(status, _serialize(status, raw_headers, body), body)
+        return False
+
+    async def _select_subprotocol(self, offered: list[str]) -> str | None:
+        options = self._options
+        if options.select_subprotocol is not None:
+            chosen = options.select_subprotocol(self, offered)
+            if inspect.isawaitable(chosen):
+                chosen = await chosen
+            if chosen is not None and chosen not in offered:
+                raise NegotiationError(f"select_subprotocol returned {chosen!r}, which the client did not offer")
+            return chosen  # type: ignore[no-any-return]
+        return select_subprotocol(options.subprotocols or [], offered)
+
+    # Keepalive, as websockets: ping, wait for the pong up to ping_timeout, sleep interval minus latency
+
+    def _start_keepalive(self) -> None:
+        if self._options.ping_interval is not None:
+            self._keepalive_timer = self.host.call_later(max(0.0, self._options.ping_interval), self._keepalive_ping)
+
+    def _keepalive_ping(self) -> None:
+        self._keepalive_timer = None
+        if self._state is not State.OPEN:
+            return
+        payload = os.urandom(4)
+        while payload in self._pings:
+            payload = os.urandom(4)
+        waiter = _PongWaiter(self.host.event(), self.host.time())
+        self._pings[payload] = waiter
+        try:
+            self._session.send_ping(payload)
         except ConnectionLost:
             return
-        finally:
-            self._set_closed()
-
-    def _pong(self, payload: bytes) -> None:
-        now = anyio.current_time()
-        if payload not in self._pings:
+        interval = self._options.ping_interval
+        timeout = self._options.ping_timeout
+        assert interval is not None
+        if timeout is None:
+            self._keepalive_timer = self.host.call_later(max(0.0, interval), self._keepalive_ping)
             return
-        # A pong acknowledges its ping and every earlier one, as in websockets.
-        for key in list(self._pings):
-            waiter = self._pings.pop(key)
-            waiter.resolve(now)
-            if key == payload:
-                self.latency = waiter.latency or 0.0
-                break
+        self._keepalive_waiter = waiter
+        self._keepalive_timer = self.host.call_later(timeout, self._keepalive_timed_out)
+        self.host.spawn(lambda: self._await_pong(waiter, interval), "wsfake keepalive")
 
-    async def _keepalive(self, interval: float, timeout: float | None) -> None:
-        while self._state is State.OPEN:
-            await anyio.sleep(interval)
-            if self._state is not State.OPEN:
-                return
-            try:
-                waiter = await self.ping()
-            except Exception:
-                return
-            if timeout is None:
-                continue
-            with anyio.move_on_after(timeout):
-                try:
-                    await waiter
-                except Exception:
-                    return
-                continue
-            await self._session.fail(1011, "keepalive ping timeout")
-            self._set_closed()
+    async def _await_pong(self, waiter: _PongWaiter, interval: float) -> None:
+        try:
+            latency = await waiter
+        except Exception:
             return
+        if self._keepalive_waiter is not waiter or self._state is not State.OPEN:
+            return
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+        self._keepalive_waiter = None
+        self._keepalive_timer = self.host.call_later(max(0.0, interval - latency), self._keepalive_ping)
+
+    def _keepalive_timed_out(self) -> None:
+        self._keepalive_timer = None
+        self._keepalive_waiter = None
+        if self._state is State.OPEN:
+            self._session.fail(1011, "keepalive ping timeout")
+
+
+class HandlerOptions:
+    """``websockets.serve`` options that have a meaning without a socket, checked as serve() checks them."""
+
+    def __init__(
+        self,
+        handler: HandlerFunc,
+        *,
+        origins: Any = None,
+        subprotocols: Any = None,
+        select_subprotocol: SelectSubprotocol | None = None,
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        max_queue: int | None | tuple[int | None, int | None] = 16,
+        logger: Any = None,
+    ) -> None:
+        self.handler = handler
+        self.origins = None if origins is None else list(origins)
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.process_request = process_request
+        self.process_response = process_response
+        self.open_timeout = open_timeout
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.max_queue = _water_marks(max_queue)
+        if logger is None:
+            logger = logging.getLogger("websockets.server")
+        elif isinstance(logger, str):
+            logger = logging.getLogger(logger)
+        self.logger = logger
+
+
+def _as_response(value: Any) -> Any:
+    """A ``(status, headers, body)`` tuple as a Response (wsfake also takes that older form)."""
+    status, raw, body = response_parts(value)
+    items = [(name.decode("latin-1"), val.decode("latin-1")) for name, val in raw]
+    return Response(status, http.HTTPStatus(status).phrase, make_headers(items), body)
+
+
+def _water_marks(max_queue: int | None | tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+    """websockets' (high, low) flow-control marks for ``max_queue``."""
+    if isinstance(max_queue, tuple):
+        high, low = max_queue
+    else:
+        high, low = max_queue, None
+    if high is not None and low is None:
+        low = high // 4
+    if high is None and low is not None:
+        high = low * 4
+    if high is not None and low is not None:
+        if low < 0:
+            raise ValueError("low must be positive or equal to zero")
+        if high < low:
+            raise ValueError("high must be greater than or equal to low")
+    return high, low
+
+
+def _raw_items(headers: Any) -> Iterable[tuple[str, str]]:
+    if hasattr(headers, "raw_items"):
+        return list(headers.raw_items())
+    return list(headers.items())
+
+
+def _serialize(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bytes:
+    from ._conventions import serialize_response
+
+    return serialize_response(status, headers, body)
+
+
+def _http_date() -> str:
+    from ._conventions import http_date
+
+    return http_date().decode()
 
 
 def _join(parts: list[Data]) -> Data:
@@ -465,120 +792,4 @@ async def _aiter_sync(items: Iterable[Any]) -> AsyncIterator[Any]:
         yield item
 
 
-def select_subprotocol(supported: Sequence[str], offered: Sequence[str]) -> str | None:
-    """Pick a subprotocol the way ``websockets.serve`` does (server's order wins)."""
-    if not supported:
-        return None
-    if not offered:
-        raise NegotiationError("missing subprotocol")
-    for subprotocol in supported:
-        if subprotocol in offered:
-            return subprotocol
-    raise NegotiationError("invalid subprotocol; expected one of " + ", ".join(supported))
-
-
-async def serve_handler(
-    session: ServerSession,
-    handler: HandlerFunc,
-    *,
-    remote_address: tuple[str, int],
-    local_address: tuple[str, int],
-    subprotocols: Sequence[str] = (),
-    process_request: ProcessRequest | None = None,
-    ping_interval: float | None = 20,
-    ping_timeout: float | None = 20,
-    close_timeout: float | None = 10,
-    open_timeout: float | None = 10,
-    max_queue: int = 16,
-    on_connection: Callable[[ServerConnection], object] = lambda conn: None,
-) -> None:
-    """Run one connection for a handler target, as ``websockets.serve`` would.
-
-    The opening handshake (including ``process_request``) must finish within
-    ``open_timeout`` or the connection is dropped. The handler's own exception,
-    if any, propagates after the connection was closed with 1011.
-    """
-    conn: ServerConnection | None = None
-    with anyio.move_on_after(open_timeout) as deadline:
-        conn = await _handshake(
-            session,
-            remote_address,
-            local_address,
-            subprotocols,
-            process_request,
-            close_timeout,
-            max_queue,
-            on_connection,
-        )
-    if deadline.cancelled_caught:
-        session.abort()
-        if conn is not None:
-            conn._set_closed()
-        return
-    if conn is None:
-        return
-    error: BaseException | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(conn._read_loop)
-        if ping_interval is not None:
-            tg.start_soon(conn._keepalive, ping_interval, ping_timeout)
-        try:
-            await handler(conn)
-        except Exception as exc:
-            error = exc
-            session.call._failed(exc)
-        await conn.close(1011 if error is not None else 1000)
-        tg.cancel_scope.cancel()
-    if error is not None:
-        raise error
-
-
-async def _handshake(
-    session: ServerSession,
-    remote_address: tuple[str, int],
-    local_address: tuple[str, int],
-    subprotocols: Sequence[str],
-    process_request: ProcessRequest | None,
-    close_timeout: float | None,
-    max_queue: int,
-    on_connection: Callable[[ServerConnection], object],
-) -> ServerConnection | None:
-    """Read the request and answer it; the open connection, or None if it was refused."""
-    wsrequest = await session.read_request()
-    if wsrequest is None:
-        session.finish()
-        return None
-    headers = make_headers(session.call.request_headers)
-    conn = ServerConnection(
-        session,
-        Request(wsrequest.target, headers),
-        remote_address,
-        local_address,
-        max_queue=max_queue,
-        close_timeout=close_timeout,
-    )
-    on_connection(conn)
-    if process_request is not None:
-        response = process_request(conn, conn.request)
-        if inspect.isawaitable(response):
-            response = await response
-        if response is not None:
-            await session.reject(*response_parts(response))
-            conn._set_closed()
-            return None
-    try:
-        conn.subprotocol = select_subprotocol(subprotocols, list(wsrequest.subprotocols))
-    except NegotiationError as exc:
-        await session.reject(400, [], f"Failed to open a WebSocket connection: {exc}.\n".encode())
-        conn._set_closed()
-        return None
-    try:
-        await session.accept(conn.subprotocol)
-    except ConnectionLost:
-        conn._set_closed()
-        return None
-    conn._state = State.OPEN
-    return conn
-
-
-__all__ = ["ServerConnection", "State", "serve_handler"]
+__all__ = ["HandlerOptions", "ServerConnection", "State"]

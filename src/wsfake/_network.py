@@ -1,23 +1,40 @@
-"""The in-memory network: routes, connections and their server tasks."""
+"""The in-memory network: routes, connections, the loops that serve them, and stopping.
+
+A :class:`Network` routes WebSocket URLs to targets. Each connection's server
+side runs on a :class:`~wsfake._host.Host`: the loop of the client that opened
+it, or, for threaded clients, a loop in a background thread the network starts
+on first need. A network serves any number of loops, one after the other or at
+once; per-loop state (an ASGI app's lifespan) lives with each loop's host.
+
+Stopping follows uvicorn's order: stop accepting (a reconnecting client is
+refused), close live connections (the target's shutdown close: 1012 for ASGI,
+1001 for handlers), wait for their tasks (``shutdown_timeout``), then run
+lifespan shutdown.
+"""
 
 from __future__ import annotations
 
 import errno
 import itertools
 import sys
+import threading
+import traceback
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
+from ._exceptions import ClientDepartureWarning, ShadowedRouteWarning
+from ._host import Host, HostGone, PortalHost, Spawned, current_host_key, new_host_for_current_loop
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
-from ._records import Call, Calls
-from ._runtime import Spawned, current_call_soon, spawn
-from ._session import ConnectionLost, ServerSession
+from ._records import DEFAULT_KEEP_CALLS, Call, Calls
+from ._session import ServerSession, Sink
 from ._targets import Target, as_target
 from ._url import URL, AnyURL, Pattern, PatternLike
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup, ExceptionGroup  # noqa: F401
+    from exceptiongroup import ExceptionGroup
 
 _ports = itertools.count(50000)
 
@@ -30,23 +47,23 @@ def _client_address() -> tuple[str, int]:
 class Route:
     """A pattern and the target that serves the URLs it matches."""
 
-    def __init__(self, pattern: Pattern, target: Target) -> None:
+    def __init__(self, pattern: Pattern, target: Target, *, keep_calls: int | None = DEFAULT_KEEP_CALLS) -> None:
         self.pattern = pattern
         self.target = target
-        #: Every connection this route served, oldest first.
-        self.calls = Calls()
+        #: The connections this route served, oldest first (the most recent ``keep_calls``).
+        self.calls = Calls(keep_calls)
         #: Exceptions raised by the target (handler or app) while serving.
         self.errors: list[BaseException] = []
 
     @property
     def call_count(self) -> int:
-        """How many connections this route served."""
-        return len(self.calls)
+        """How many connections this route served (all of them, also those no longer kept in :attr:`calls`)."""
+        return self.calls.total
 
     @property
     def called(self) -> bool:
         """True if this route served at least one connection."""
-        return bool(self.calls)
+        return self.calls.total > 0
 
     def __repr__(self) -> str:
         return f"<Route {self.pattern!r} -> {self.target!r}>"
@@ -56,11 +73,23 @@ PASS_THROUGH = object()
 
 
 class _Live:
-    __slots__ = ("session", "task")
+    """A connection whose server side is running: its session and its task, if it started one."""
+
+    __slots__ = ("session", "sink", "task")
 
     def __init__(self, session: ServerSession) -> None:
         self.session = session
+        self.sink: Sink | None = None
         self.task: Spawned | None = None
+
+
+class _HostState:
+    """What a network keeps per loop: the host, its live connections and the targets prepared there."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.live: set[_Live] = set()
+        self.targets: list[Target] = []
 
 
 class Network:
@@ -68,22 +97,49 @@ class Network:
 
     Routes are tried in the order they were added; the first match serves the
     connection. A route added while connections are live applies to new ones.
+
+    ``raise_server_errors`` (default True): exceptions raised by targets are
+    raised when the patch context exits (attached to the body's own exception
+    if it raised one). ``raise_departure_errors`` (default False): exceptions
+    that only mirror the client's normal departure are reported with
+    :class:`~wsfake.ClientDepartureWarning` instead. ``keep_calls``: how many
+    calls each route keeps with full records (``None``: all).
     """
 
     def __init__(
-        self, *, buffer_size: int = DEFAULT_BUFFER_SIZE, raise_server_errors: bool = True, shutdown_timeout: float = 5.0
+        self,
+        *,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
+        raise_server_errors: bool = True,
+        raise_departure_errors: bool = False,
+        shutdown_timeout: float = 5.0,
+        keep_calls: int | None = DEFAULT_KEEP_CALLS,
     ) -> None:
         if buffer_size <= 0:
             raise ValueError("buffer_size must be a positive number of bytes")
+        if keep_calls is not None and keep_calls < 1:
+            raise ValueError("keep_calls must be a positive number of calls, or None to keep them all")
         self.routes: list[Route] = []
         self._pass_through: list[Pattern] = []
         self.buffer_size = buffer_size
         self.raise_server_errors = raise_server_errors
+        self.raise_departure_errors = raise_departure_errors
         self.shutdown_timeout = shutdown_timeout
+        self.keep_calls = keep_calls
         #: Exceptions raised by targets, in the order they happened.
         self.errors: list[BaseException] = []
-        self._live: set[_Live] = set()
+        #: Exceptions that only mirrored the client's normal departure (reported as warnings).
+        self.departures: list[BaseException] = []
         self._reported = 0
+        self._departures_reported = 0
+        self._hosts: dict[object, _HostState] = {}
+        self._portal: PortalHost | None = None
+        self._lock = threading.Lock()
+        self.closing = False
+        #: URLs no active network routes use the real network (the pytest fallback's networks only).
+        self.pass_unrouted = False
+
+    # Routes
 
     def route(self, pattern: PatternLike, target: Any, **options: Any) -> Route:
         """Serve URLs matching ``pattern`` with ``target`` (a handler or an ASGI app).
@@ -91,13 +147,24 @@ class Network:
         ``options`` go to :class:`~wsfake.Handler` or :class:`~wsfake.ASGI`
         (e.g. ``subprotocols=["chat"]``, ``process_request=...``).
         """
-        route = Route(Pattern(pattern), as_target(target, **options))
-        self.routes.append(route)
-        return route
+        return self._add(Route(Pattern(pattern), as_target(target, **options), keep_calls=self.keep_calls))
 
     def route_all(self, target: Any, **options: Any) -> Route:
         """Serve every ws:// and wss:// URL with ``target``."""
-        route = Route(AnyURL(), as_target(target, **options))
+        return self._add(Route(AnyURL(), as_target(target, **options), keep_calls=self.keep_calls))
+
+    def _add(self, route: Route) -> Route:
+        for earlier in self.routes:
+            if earlier.pattern.shadows(route.pattern):
+                warnings.warn(
+                    ShadowedRouteWarning(
+                        f"wsfake: route {route.pattern!r} can never serve a connection: the earlier route "
+                        f"{earlier.pattern!r} matches every URL it matches (routes are tried in order; add the "
+                        "more specific one first)"
+                    ),
+                    stacklevel=3,
+                )
+                break
         self.routes.append(route)
         return route
 
@@ -115,123 +182,421 @@ class Network:
                 return PASS_THROUGH
         return None
 
-    @property
-    def connections(self) -> int:
-        """Connections whose server side is still running."""
-        return len(self._live)
+    def claims(self, scheme: str | None, host: str, port: int) -> Route | object | None:
+        """Who takes a connection to ``host:port`` whose path is not known yet.
 
-    async def open(self, route: Route, url: URL, request_url: str) -> Pipe:
-        """Create a pipe to ``route``'s target and start serving its server end.
-
-        If the target cannot start (an ASGI lifespan startup failed), the
-        connection is refused, as it would be by a server that never started.
+        A route that covers the address (its path is then matched when the
+        request arrives), :data:`PASS_THROUGH`, or None. Routes win over
+        pass-through, as in :meth:`resolve`; an uncertain answer (a regex or a
+        predicate) counts after the certain ones.
         """
-        try:
-            await route.target.prepare()
-        except Exception as exc:
-            if not any(error is exc for error in self.errors):
-                route.errors.append(exc)
-                self.errors.append(exc)
-            raise ConnectionRefusedError(
-                errno.ECONNREFUSED,
-                f"wsfake: connection to {request_url} refused: {route.target!r} failed to start ({exc})",
-            ) from exc
-        pipe = Pipe(
-            current_call_soon(),
-            buffer_size=self.buffer_size,
-            client_address=_client_address(),
-            server_address=(url.host, url.port),
-        )
-        call = Call(url=request_url, target=repr(route.target))
-
-        def report(exc: BaseException) -> None:
-            route.errors.append(exc)
-            self.errors.append(exc)
-
-        call._report = report
-        route.calls.append(call)
-        stream = pipe.server_stream()
-        target = route.target
-        session = ServerSession(
-            stream,
-            call,
-            max_size=target.max_size,
-            compression=target.compression,
-            flavor=target.flavor,
-        )
-        live = _Live(session)
-        self._live.add(live)
-
-        async def serve() -> None:
-            try:
-                await route.target.serve(
-                    session, call, scheme=url.scheme, client=pipe.client_address, server=pipe.server_address
-                )
-            except anyio.get_cancelled_exc_class():
-                session.abort()
-                raise
-            except ConnectionLost:
-                pass  # the client left; a real server would not report that either
-            except Exception as exc:
-                if call.error is not exc:
-                    call._failed(exc)
-            finally:
-                stream.close()
-                self._live.discard(live)
-
-        live.task = spawn(serve, f"wsfake server {request_url}")
-        return pipe
-
-    async def aclose(self) -> None:
-        """Close live connections with 1001, wait for their server tasks, run lifespan shutdown.
-
-        Connections still in the opening handshake with their client present are
-        cancelled at once. Open ones get a 1001 close frame; they, and handshakes
-        whose client already left (the server may still be reacting to that, as
-        an ASGI app receiving its disconnect), get ``shutdown_timeout`` seconds
-        to finish before their tasks are cancelled.
-        """
-        live = list(self._live)
-        for item in live:
-            if item.session.open:
-                try:
-                    await item.session.send_close(1001, "")
-                except Exception:
-                    item.session.abort()
-            elif item.session.connecting and not item.session.stream.pipe.client_gone and item.task is not None:
-                item.task.cancel()
-        with anyio.move_on_after(self.shutdown_timeout):
-            for item in live:
-                if item.task is not None:
-                    await item.task.wait()
-        for item in live:
-            if item.task is not None and not item.task.done:
-                item.task.cancel()
-                await item.task.wait()
+        uncertain: Route | object | None = None
         for route in self.routes:
-            try:
-                await route.target.aclose()
-            except Exception as exc:
-                self.errors.append(exc)
-
-    def close(self) -> None:
-        """Synchronous close: drop live connections and cancel their server tasks."""
-        for item in list(self._live):
-            item.session.abort()
-            if item.task is not None:
-                item.task.cancel()
-        for route in self.routes:
-            route.target.close_now()
-
-    def raise_errors(self) -> None:
-        """Raise the target errors not reported yet (one, or an ExceptionGroup)."""
-        new = self.errors[self._reported :]
-        self._reported = len(self.errors)
-        if not new or not self.raise_server_errors:
-            return
-        if len(new) == 1:
-            raise new[0]
-        raise ExceptionGroup(f"wsfake: {len(new)} server-side errors", [e for e in new if isinstance(e, Exception)])
+            covered = route.pattern.covers(scheme, host, port)
+            if covered:
+                return route
+            if covered is None and uncertain is None:
+                uncertain = route
+        for pattern in self._pass_through:
+            covered = pattern.covers(scheme, host, port)
+            if covered:
+                return PASS_THROUGH if uncertain is None else uncertain
+            if covered is None and uncertain is None:
+                uncertain = PASS_THROUGH
+        return uncertain
 
     def describe_routes(self) -> list[str]:
         return [repr(route.pattern) for route in self.routes]
+
+    @property
+    def connections(self) -> int:
+        """Connections whose server side is still running, on every loop."""
+        return sum(len(state.live) for state in list(self._hosts.values()))
+
+    # Opening connections
+
+    def _state_for(self, host_key: object) -> _HostState:
+        state = self._hosts.get(host_key)
+        if state is None or not state.host.alive:
+            state = self._hosts[host_key] = _HostState(new_host_for_current_loop())
+        return state
+
+    def current_host(self) -> Host:
+        """The host for the loop running in this thread (created on first use)."""
+        key = current_host_key()
+        if key is None:
+            raise RuntimeError("wsfake needs a running asyncio or trio event loop here")
+        return self._state_for(key).host
+
+    def portal(self) -> PortalHost:
+        """The background loop that serves threaded clients (started on first need)."""
+        with self._lock:
+            if self._portal is None:
+                self._portal = PortalHost()
+                self._hosts[self._portal.key] = _HostState(self._portal)
+            return self._portal
+
+    async def open(self, route: Route | None, url: URL, *, address: tuple[str, int] | None = None) -> Pipe:
+        """Open a connection on the current loop: a pipe whose server end ``route`` serves.
+
+        ``route`` None dispatches on the request path when it arrives (for clients
+        whose hook only sees the host and port). If the target cannot start (an
+        ASGI lifespan startup failed), the connection is refused, as by a server
+        that never started.
+        """
+        state = self._state_for(current_host_key())
+        return await self._open_on(state, route, url, address)
+
+    def open_from_thread(
+        self, route: Route | None, url: URL, make_end: Callable[[Pipe], Any], timeout: float | None
+    ) -> Any:
+        """Open a connection served on the portal loop, from a thread; returns ``make_end(pipe)`` built there."""
+        portal = self.portal()
+        state = self._hosts[portal.key]
+
+        async def open_and_attach() -> Any:
+            pipe = await self._open_on(state, route, url, None)
+            return make_end(pipe)
+
+        return portal.run_blocking(open_and_attach, timeout)
+
+    async def _open_on(self, state: _HostState, route: Route | None, url: URL, address: tuple[str, int] | None) -> Pipe:
+        if self.closing:
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED, f"wsfake: connection to {url} refused: the server is stopping (context exiting)"
+            )
+        host = state.host
+        if route is not None:
+            await self._prepare(state, route)
+        pipe = Pipe(
+            host,
+            buffer_size=self.buffer_size,
+            client_address=_client_address(),
+            server_address=address or (url.host, url.port),
+        )
+        if route is None:
+            self._dispatch(state, pipe, url)
+        else:
+            self._serve(state, route, pipe, url)
+        return pipe
+
+    async def _prepare(self, state: _HostState, route: Route) -> None:
+        target = route.target
+        try:
+            await target.prepare(state.host)
+        except Exception as exc:
+            self._record_error(route, exc)
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED,
+                f"wsfake: connection to {route.pattern!r} refused: {target!r} failed to start ({exc})",
+            ) from exc
+        if target not in state.targets:
+            state.targets.append(target)
+
+    def _record_error(self, route: Route, exc: BaseException) -> None:
+        if not any(error is exc for error in self.errors):
+            route.errors.append(exc)
+            self.errors.append(exc)
+
+    def _new_call(self, route: Route, url: URL) -> Call:
+        call = Call(url=str(url), target=repr(route.target))
+        call._report = lambda exc: self._record_error(route, exc)
+        call._report_departure = self.departures.append
+        route.calls.append(call)
+        return call
+
+    def _serve(self, state: _HostState, route: Route, pipe: Pipe, url: URL) -> None:
+        target = route.target
+        session = ServerSession(
+            pipe,
+            state.host,
+            self._new_call(route, url),
+            target.conventions,
+            scheme=url.scheme,
+            max_size=target.max_size,
+            compression=target.compression,
+            close_timeout=target.close_timeout,
+            write_limit=getattr(target, "write_limit", 2**16),
+        )
+        live = _Live(session)
+        state.live.add(live)
+        live.sink = sink = target.open(session, lambda task: self._track_task(state, live, task))
+        _on_finished(sink, lambda: self._maybe_done(state, live))
+        session.start(sink)
+
+    def _track_task(self, state: _HostState, live: _Live, task: Spawned) -> None:
+        live.task = task
+        task.add_done_callback(lambda: self._maybe_done(state, live))
+
+    def _maybe_done(self, state: _HostState, live: _Live) -> None:
+        if live.session.finished and (live.task is None or live.task.done):
+            state.live.discard(live)
+
+    def _dispatch(self, state: _HostState, pipe: Pipe, url: URL) -> None:
+        """Serve a connection whose path is only known once the request arrives."""
+        network = self
+        placeholder = Route(AnyURL(), _Dispatching(), keep_calls=1)
+        session = ServerSession(
+            pipe,
+            state.host,
+            Call(url=str(url)),
+            placeholder.target.conventions,
+            scheme=url.scheme,
+            max_size=None,
+            compression=False,
+        )
+        live = _Live(session)
+        state.live.add(live)
+
+        class Dispatcher(Sink):
+            def on_request(self) -> None:
+                full = URL(url.scheme, url.host, url.port, *_split_target(session.target))
+                found = network.resolve(full)
+                if not isinstance(found, Route):
+                    call = session.call
+                    call.url = str(full)
+                    network.errors.append(_no_route_after_connect(full, network.describe_routes()))
+                    session.abort()
+                    return
+                route = found
+                session.pause_reading()
+
+                async def prepare_then_serve() -> None:
+                    try:
+                        await network._prepare(state, route)
+                    except ConnectionRefusedError:
+                        session.abort()
+                        return
+                    target = route.target
+                    session.call = network._new_call(route, full)
+                    session.call._requested(*_request_info(session))
+                    session.conventions = target.conventions
+                    session.max_size, session.max_fragment = (
+                        target.max_size if isinstance(target.max_size, tuple) else (target.max_size, None)
+                    )
+                    session.compression = target.compression
+                    session.close_timeout = target.close_timeout
+                    live.sink = sink = target.open(session, lambda task: network._track_task(state, live, task))
+                    _on_finished(sink, lambda: network._maybe_done(state, live))
+                    session.sink = sink
+                    sink.on_request()
+                    session.resume_reading()
+
+                live.task = state.host.spawn(prepare_then_serve, f"wsfake dispatch {url}")
+
+            def on_closed(self) -> None:
+                network._maybe_done(state, live)
+
+        session.start(Dispatcher())
+
+    # Stopping
+
+    async def aclose(self) -> None:
+        """Stop serving: refuse new connections, close live ones, wait for them, run lifespan shutdown.
+
+        Open connections get the target's shutdown close (ASGI 1012, handlers
+        1001), whose server code hears it at once; connections still in their
+        handshake get the server's shutdown answer (500 / 503). Their tasks get
+        ``shutdown_timeout`` seconds to finish, then are cancelled. Loops in
+        other threads (the portal of threaded clients) are stopped from here.
+        """
+        self.closing = True
+        here = current_host_key()
+        for key, state in list(self._hosts.items()):
+            if key == here:
+                await self._stop_host(state)
+            else:
+                self._stop_elsewhere(state)
+        self._stop_portal()
+        self._hosts.clear()
+        self.closing = False
+
+    def close(self) -> None:
+        """Stop serving from synchronous code.
+
+        Loops in other threads are stopped and waited for. The loop running in
+        this thread, if any (a ``with`` block inside async code), cannot be
+        awaited: its connections get the same shutdown close frames at once and
+        their tasks finish on the loop's next turns.
+        """
+        self.closing = True
+        here = current_host_key()
+        for key, state in list(self._hosts.items()):
+            if key == here:
+                self._stop_host_now(state)
+            else:
+                self._stop_elsewhere(state)
+        self._stop_portal()
+        self._hosts.clear()
+        self.closing = False
+
+    def _stop_elsewhere(self, state: _HostState) -> None:
+        host = state.host
+        if not host.alive:
+            return  # the loop has ended; its tasks and lifespan were wound down with it
+        try:
+            host.run_blocking(lambda: self._stop_host(state), timeout=self.shutdown_timeout + 5)
+        except HostGone:
+            pass
+        except TimeoutError as exc:  # pragma: no cover - a loop blocked elsewhere
+            self.errors.append(exc)
+
+    def _stop_portal(self) -> None:
+        with self._lock:
+            portal, self._portal = self._portal, None
+        if portal is not None:
+            portal.stop()
+
+    async def _stop_host(self, state: _HostState) -> None:
+        live = list(state.live)
+        for item in live:
+            _shutdown(item)
+        tasks = [item.task for item in live if item.task is not None and not item.task.done]
+        with anyio.move_on_after(self.shutdown_timeout):
+            for task in tasks:
+                if _waits_forever(task, live):
+                    task.cancel()
+                await task.wait()
+        for task in tasks:
+            if not task.done:
+                task.cancel()
+                await task.wait()
+        for target in state.targets:
+            try:
+                await target.aclose(state.host)
+            except Exception as exc:
+                self.errors.append(exc)
+        state.targets.clear()
+
+    def _stop_host_now(self, state: _HostState) -> None:
+        for item in list(state.live):
+            _shutdown(item)
+        for target in state.targets:
+            target.stop(state.host)
+        state.targets.clear()
+
+    # Reporting
+
+    def report(self, body_exc: BaseException | None = None) -> None:
+        """Report what the targets raised since the last report.
+
+        Departure echoes become :class:`~wsfake.ClientDepartureWarning` (errors with
+        ``raise_departure_errors``). Errors are raised (one, or an ExceptionGroup)
+        unless ``raise_server_errors`` is False; if the body of the context raised
+        ``body_exc``, they are attached to it as notes instead, so the body's own
+        failure is the one the test reports.
+        """
+        departures = self.departures[self._departures_reported :]
+        self._departures_reported = len(self.departures)
+        errors = self.errors[self._reported :]
+        self._reported = len(self.errors)
+        if self.raise_departure_errors:
+            errors = errors + departures
+        else:
+            for exc in departures:
+                warnings.warn(
+                    ClientDepartureWarning(
+                        f"wsfake: the server raised {type(exc).__name__}({exc}) only because the client left "
+                        "normally (or the server stopped); a real server logs this and goes on. "
+                        "Catch it in the server code, or pass raise_departure_errors=True to fail on it."
+                    ),
+                    stacklevel=3,
+                )
+        if not errors or not self.raise_server_errors:
+            return
+        if body_exc is not None:
+            attach_server_errors(body_exc, errors)
+            return
+        if len(errors) == 1:
+            raise errors[0]
+        raise ExceptionGroup(
+            f"wsfake: {len(errors)} server-side errors", [e for e in errors if isinstance(e, Exception)]
+        )
+
+    def raise_errors(self) -> None:
+        """Raise the target errors not reported yet (one, or an ExceptionGroup)."""
+        self.report()
+
+
+def attach_server_errors(exc: BaseException, errors: list[BaseException]) -> None:
+    """Attach each server error, with its traceback, to ``exc`` as a note (PEP 678)."""
+    for error in errors:
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
+        note = f"wsfake: meanwhile the server raised:\n{text}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        else:  # pragma: no cover - Python 3.10
+            notes = getattr(exc, "__notes__", None)
+            if notes is None:
+                notes = []
+                exc.__notes__ = notes  # type: ignore[attr-defined]
+            notes.append(note)
+
+
+def _shutdown(item: _Live) -> None:
+    sink = item.sink
+    shutdown = getattr(sink, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    elif not item.session.finished:
+        item.session.close_transport()
+
+
+def _waits_forever(task: Spawned, live: list[_Live]) -> bool:
+    """True if the task's app waits for an event after its last disconnect (uvicorn would wait forever)."""
+    for item in live:
+        if item.task is task:
+            return bool(getattr(item.sink, "waiting_after_disconnect", False))
+    return False
+
+
+def _on_finished(sink: Sink, callback: Callable[[], object]) -> None:
+    """Call ``callback`` after ``sink.on_closed`` runs."""
+    original = sink.on_closed
+
+    def on_closed() -> None:
+        original()
+        callback()
+
+    sink.on_closed = on_closed  # type: ignore[method-assign]
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    path, _, query = target.partition("?")
+    return path or "/", query
+
+
+def _request_info(session: ServerSession) -> tuple[list[tuple[str, str]], list[str]]:
+    from ._handshake import offered_subprotocols
+
+    headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in session.raw_headers]
+    return headers, offered_subprotocols(headers)
+
+
+def _no_route_after_connect(url: URL, routes: list[str]) -> Exception:
+    from ._exceptions import NoRoute
+
+    exc = NoRoute(str(url), routes)
+    exc.args = (
+        errno.ECONNREFUSED,
+        f"wsfake: no route matches {url} (routes: {', '.join(routes) or 'none'}). The client library opened the "
+        "connection before its path was known, so wsfake reset it when the request arrived. Add a route for this "
+        "path, or route the whole host and port.",
+    )
+    return exc
+
+
+class _Dispatching(Target):
+    """Placeholder target while a connection's path is unknown."""
+
+    max_size = None
+    compression = False
+    close_timeout = None
+
+    def __init__(self) -> None:
+        from ._conventions import websockets_conventions
+
+        self.conventions = websockets_conventions()
+
+
+__all__ = ["PASS_THROUGH", "Network", "Route", "attach_server_errors"]

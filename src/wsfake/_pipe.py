@@ -14,26 +14,49 @@ server-to-client. Each behaves like one direction of a socket:
 
 Ends attach to a direction by setting ``on_readable`` (reader) and
 ``on_writable`` (writer). :meth:`Direction.flush` is the single point where
-bytes reach the reader, which is where fault injection hooks in.
+bytes reach the reader; a :class:`Shaper` installed there (fault injection:
+chunking, latency, bandwidth, drops) decides when each byte becomes readable.
+
+A pipe belongs to one event loop: every method runs on that loop's thread. An
+end used from another thread (the blocking socket of threaded clients) crosses
+over with the loop's ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from ._runtime import CallSoon, EventLike, cancellation_check, event_factory
+from ._host import Host
 
 DEFAULT_BUFFER_SIZE = 64 * 1024
+
+CallSoon = Callable[[Callable[[], None]], object]
 
 
 def _nothing() -> None:
     pass
+
+
+class Shaper:
+    """Decides when flushed bytes become readable (the base class: at once).
+
+    :meth:`push` receives each flushed batch (and the EOF flag) in order; it
+    must eventually call ``direction.deliver(chunk)`` for every byte, in order,
+    then ``direction.deliver_eof()`` if ``eof`` was pushed, or
+    ``direction.break_()`` to cut the connection.
+    """
+
+    def push(self, direction: Direction, data: bytes, eof: bool) -> None:
+        if data:
+            direction.deliver(data)
+        if eof:
+            direction.deliver_eof()
 
 
 class Direction:
@@ -47,9 +70,11 @@ class Direction:
         "_visible",
         "capacity",
         "eof",
+        "eof_written",
         "on_readable",
         "on_writable",
         "reader_closed",
+        "shaper",
         "reader_parked",
         "reset",
         "size",
@@ -69,6 +94,8 @@ class Direction:
         self.visible_size = 0
         #: The writer's EOF has reached the reader.
         self.eof = False
+        #: The writer has half-closed (its EOF may still be on the way).
+        self.eof_written = False
         #: The connection was reset; nothing more flows.
         self.reset = False
         #: The reading end is gone; writes are discarded.
@@ -77,6 +104,8 @@ class Direction:
         self.reader_parked = False
         self.on_readable: Callable[[], None] = _nothing
         self.on_writable: Callable[[], None] = _nothing
+        #: Fault injection at the flush point; None delivers at once.
+        self.shaper: Shaper | None = None
 
     # Writer side
 
@@ -96,8 +125,9 @@ class Direction:
 
     def write_eof(self) -> None:
         """Half-close: the reader sees EOF after the bytes already written."""
-        if self.reset or self._pending_eof:
+        if self.reset or self._pending_eof or self.eof_written:
             return
+        self.eof_written = True
         self._pending_eof = True
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -116,13 +146,36 @@ class Direction:
         if self.reset:
             return
         pending = self._pending
+        data = b""
         if pending:
             data = pending[0] if len(pending) == 1 else b"".join(pending)
             pending.clear()
+        eof = self._pending_eof
+        if eof:
+            self._pending_eof = False
+        if self.shaper is not None:
+            self.shaper.push(self, data, eof)
+            return
+        if data:
             self._visible.append(data)
             self.visible_size += len(data)
-        if self._pending_eof:
+        if eof:
             self.eof = True
+        self.on_readable()
+
+    def deliver(self, data: bytes) -> None:
+        """Make ``data`` (already counted in :attr:`size`) readable now (for shapers)."""
+        if self.reset or self.reader_closed:
+            return
+        self._visible.append(data)
+        self.visible_size += len(data)
+        self.on_readable()
+
+    def deliver_eof(self) -> None:
+        """Make the writer's EOF readable now (for shapers)."""
+        if self.reset:
+            return
+        self.eof = True
         self.on_readable()
 
     # Reader side
@@ -180,14 +233,15 @@ class Pipe:
 
     def __init__(
         self,
-        call_soon: CallSoon,
+        host: Host,
         *,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         client_address: tuple[str, int],
         server_address: tuple[str, int],
     ) -> None:
-        self.to_server = Direction(call_soon, buffer_size)
-        self.to_client = Direction(call_soon, buffer_size)
+        self.host = host
+        self.to_server = Direction(host.call_soon, buffer_size)
+        self.to_client = Direction(host.call_soon, buffer_size)
         self.client_address = client_address
         self.server_address = server_address
 
@@ -208,6 +262,11 @@ class Pipe:
     def client_stream(self) -> PipeStream:
         """The client end as an anyio byte stream (for anyio and trio based clients)."""
         return PipeStream(self, self.to_client, self.to_server, self.client_address, self.server_address)
+
+    @property
+    def client_waiting(self) -> bool:
+        """True when nothing is on its way to the client (it can only be waiting, if it reads)."""
+        return not (self.to_client.size or self.to_client.eof or self.to_client.reset)
 
 
 class PipeStream(anyio.abc.ByteStream):
@@ -233,10 +292,10 @@ class PipeStream(anyio.abc.ByteStream):
         self.remote_address = remote_address
         self._closed = False
         self._eof_sent = False
-        self._new_event = event_factory()
-        self._check_cancelled = cancellation_check()
-        self._read_event: EventLike | None = None
-        self._write_event: EventLike | None = None
+        self._new_event = pipe.host.event
+        self._check_cancelled = _cancellation_check(pipe.host)
+        self._read_event: Any = None
+        self._write_event: Any = None
         self._incoming.on_readable = self._wake_reader
         self._outgoing.on_writable = self._wake_writer
 
@@ -321,3 +380,21 @@ class PipeStream(anyio.abc.ByteStream):
     async def aclose(self) -> None:
         self.close()
         await anyio.lowlevel.checkpoint()
+
+
+def _cancellation_check(host: Host) -> Callable[[], Awaitable[None]]:
+    """A cheap "deliver a pending cancellation" for the fast path of a read.
+
+    trio's own ``checkpoint_if_cancelled``; asyncio has no pending cancellation
+    to deliver without suspending, so a no-op there (a reader that finds no data
+    suspends anyway).
+    """
+    if host.backend == "trio":
+        import trio
+
+        return trio.lowlevel.checkpoint_if_cancelled
+    return _no_check
+
+
+async def _no_check() -> None:
+    return None

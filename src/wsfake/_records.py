@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 Payload = str | bytes
+Direction = Literal[">", "<", "!", "~"]
+Kind = Literal["request", "response", "message", "close", "error", "departure", "note"]
 
 #: How many characters of a payload a transcript line shows.
 TRUNCATE = 80
@@ -16,14 +18,15 @@ TRUNCATE = 80
 class Entry(NamedTuple):
     """One line of a connection's transcript.
 
-    ``direction`` is ``">"`` for client to server, ``"<"`` for server to client
-    and ``"!"`` for something that happened on the server (an exception);
+    ``direction`` is ``">"`` for client to server, ``"<"`` for server to client,
+    ``"!"`` for something that happened on the server (an exception) and ``"~"``
+    for wsfake's own notes (a fault applied, a connection nobody looked at);
     ``offset`` is seconds since the connection was opened.
     """
 
     offset: float
-    direction: Literal[">", "<", "!"]
-    kind: Literal["request", "response", "message", "close", "error"]
+    direction: Direction
+    kind: Kind
     data: object
 
     def __str__(self) -> str:
@@ -36,6 +39,8 @@ class Entry(NamedTuple):
             text = f"close {code} {reason!r}"
         elif self.kind == "error":
             text = f"server exception: {type(self.data).__name__}: {self.data}"
+        elif self.kind == "departure":
+            text = f"server exception mirroring the client's departure (not an error): {type(self.data).__name__}: {self.data}"
         else:
             text = str(self.data)
         return f"+{self.offset:7.3f}s {self.direction} {text}"
@@ -75,6 +80,7 @@ class Call:
     transcript: list[Entry] = field(default_factory=list, repr=False)
     #: Called with a target's exception the moment it is caught (the route and network collect it).
     _report: Callable[[BaseException], None] | None = field(default=None, repr=False)
+    _report_departure: Callable[[BaseException], None] | None = field(default=None, repr=False)
     _in_parts: list[Payload] = field(default_factory=list, repr=False)
     _out_parts: list[Payload] = field(default_factory=list, repr=False)
 
@@ -103,12 +109,7 @@ class Call:
         lines += [f"  {entry}" for entry in self.transcript]
         return "\n".join(lines)
 
-    def _log(
-        self,
-        direction: Literal[">", "<", "!"],
-        kind: Literal["request", "response", "message", "close", "error"],
-        data: object,
-    ) -> None:
+    def _log(self, direction: Direction, kind: Kind, data: object) -> None:
         self.transcript.append(Entry(time.monotonic() - self.started, direction, kind, data))
 
     def _requested(self, headers: list[tuple[str, str]], subprotocols: list[str]) -> None:
@@ -137,6 +138,15 @@ class Call:
         if self._report is not None:
             self._report(exc)
 
+    def _departed(self, exc: BaseException) -> None:
+        """The server raised an exception that only mirrors the client's normal departure."""
+        self._log("!", "departure", exc)
+        if self._report_departure is not None:
+            self._report_departure(exc)
+
+    def _note(self, text: str) -> None:
+        self._log("~", "note", text)
+
     def _received(self, data: Payload, fin: bool) -> None:
         if _append(self.received, self._in_parts, data, fin):
             self._log(">", "message", self.received[-1])
@@ -159,8 +169,36 @@ def _append(messages: list[Payload], parts: list[Payload], data: Payload, fin: b
     return True
 
 
+#: How many calls a route keeps with their full records by default.
+DEFAULT_KEEP_CALLS = 100
+
+
 class Calls(list[Call]):
-    """The connections a route served, oldest first."""
+    """The connections a route served, oldest first: the most recent ``limit`` of them.
+
+    Older calls are dropped so that a long test with thousands of connections
+    does not grow without bound; :attr:`total` (and ``Route.call_count``) still
+    counts every connection. ``limit=None`` keeps them all.
+    """
+
+    def __init__(self, limit: int | None = DEFAULT_KEEP_CALLS) -> None:
+        super().__init__()
+        if limit is not None and limit < 1:
+            raise ValueError("keep_calls must be a positive number of calls, or None to keep them all")
+        self.limit = limit
+        #: Every call ever appended, including the dropped ones.
+        self.total = 0
+
+    def append(self, call: Call) -> None:
+        super().append(call)
+        self.total += 1
+        if self.limit is not None and len(self) > self.limit:
+            del self[: len(self) - self.limit]
+
+    @property
+    def dropped(self) -> int:
+        """How many older calls were dropped to keep the limit."""
+        return self.total - len(self)
 
     @property
     def last(self) -> Call:

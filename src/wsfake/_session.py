@@ -1,21 +1,25 @@
 """The server side of one WebSocket connection, spoken by wsproto.
 
-:class:`ServerSession` reads the client's bytes from a
-:class:`~wsfake._pipe.PipeStream`, lets wsproto parse the opening handshake
-and every frame, and writes wsproto's bytes back. It answers pings and echoes
-close frames as ``websockets.serve`` and uvicorn do, enforces ``max_size``, and
-records what crossed the wire. Handler and ASGI targets sit on top of it.
+A :class:`ServerSession` is driven by the pipe: when the client's bytes become
+readable (always in a later loop iteration than the client's write) the session
+feeds them to wsproto and hands the resulting events to its :class:`Sink` (the
+handler, ASGI or mock connection on top). It answers pings and echoes close
+frames as real servers do, enforces ``max_size``, fails the connection on
+protocol errors with the close code and reason the real server sends, and
+records what crossed the wire. No task reads for it: the only task of a
+connection is the app (or handler) itself.
+
+Writes are synchronous (bytes go into the pipe at once); a sender that must
+respect backpressure awaits :meth:`ServerSession.drain` afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-import anyio
 import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -23,61 +27,129 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Event,
     Message,
     Ping,
     Pong,
     RejectConnection,
-    RejectData,
     Request,
     TextMessage,
 )
 from wsproto.extensions import Extension
-from wsproto.frame_protocol import Opcode
+from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from . import _compat
+from ._conventions import Conventions
 from ._deflate import ServerDeflate
+from ._handshake import offered_subprotocols
 from ._fastpath import complete_data_frame
-from ._pipe import PipeStream
+from ._host import Host, Timer
+from ._pipe import Pipe
 from ._records import Call
 
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
-#: Whose conventions the session follows where real servers differ: ``websockets.serve``
-#: (handler targets) or uvicorn (ASGI targets).
-Flavor = Literal["websockets", "uvicorn"]
+#: The most bytes the session takes from the pipe per read, like a socket read.
+READ_SIZE = 65536
 
 
 class ConnectionLost(Exception):
-    """The client went away (EOF or reset) before a close frame arrived."""
+    """The connection is gone: the client closed or reset it, or the server already closed it."""
+
+
+class Sink:
+    """What the layer above a session (handler, ASGI or mock connection) is told.
+
+    Callbacks run on the session's loop, from the pipe's delivery callback, never
+    re-entrantly inside a write. ``paused`` is checked after each event: while it
+    is True the session stops reading, so unread bytes push back on the client.
+    """
+
+    paused = False
+
+    def on_request(self) -> None:
+        """The opening handshake request arrived (``session.request``); answer it with accept or reject."""
+
+    def on_frame(self, data: str | bytes, fin: bool) -> None:
+        """One complete frame of a data message; ``fin`` ends the message."""
+
+    def on_pong(self, payload: bytes) -> None:
+        """A pong arrived."""
+
+    def on_close(self, code: int, reason: str) -> None:
+        """The client's close frame arrived (echoed already when the client started the close)."""
+
+    def on_failed(self, code: int, reason: str) -> None:
+        """The session failed the connection (protocol error, oversize message) and sent this close frame."""
+
+    def on_closed(self) -> None:
+        """The transport is gone (closed by either side or reset). Called once, last."""
 
 
 class ServerSession:
-    """wsproto over a server byte stream, with the framing rules of a real server."""
+    """wsproto over one pipe, with the framing rules of a real server."""
 
     def __init__(
         self,
-        stream: PipeStream,
+        pipe: Pipe,
+        host: Host,
         call: Call,
+        conventions: Conventions,
         *,
-        max_size: int | None,
+        scheme: str,
+        max_size: int | None | tuple[int | None, int | None],
         compression: bool,
-        flavor: Flavor = "websockets",
+        close_timeout: float | None = 10,
+        write_limit: int | tuple[int, int | None] = 2**16,
     ) -> None:
-        self.stream = stream
-        self.flavor = flavor
+        self.pipe = pipe
+        self.host = host
         self.call = call
-        self.max_size = max_size
+        self.conventions = conventions
+        self.scheme = scheme
+        self.max_size, self.max_fragment = max_size if isinstance(max_size, tuple) else (max_size, None)
+        high, low = write_limit if isinstance(write_limit, tuple) else (write_limit, None)
+        #: The server's own write buffer beyond the socket buffer: senders wait above ``high`` until ``low``.
+        self.write_high, self.write_low = high, high // 4 if low is None else low
         self.compression = compression
+        self.close_timeout = close_timeout
+        self.client_address = pipe.client_address
+        self.server_address = pipe.server_address
+        self.sink: Sink = Sink()
         self._ws = WSConnection(ConnectionType.SERVER)
+        self._in = pipe.to_server
+        self._out = pipe.to_client
         self.request: Request | None = None
         self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.method = "GET"
+        self.target = "/"
+        self.http_version = "HTTP/1.1"
+        #: wsproto's complaint about a request that is valid HTTP but not an upgrade it accepts.
+        self.handshake_error: str | None = None
+        self._head = bytearray()
         self.close_sent: tuple[int, str] | None = None
         self.close_rcvd: tuple[int, str] | None = None
         #: True once a close frame was received and the one we sent came after it.
         self.close_rcvd_then_sent: bool | None = None
-        self.eof = False
-        self._message_size = 0
+        #: The client's close frame arrived (as opposed to the connection being lost).
+        self.closed_cleanly = False
+        self.answered = False
+        self.finished = False
+        self._reading_paused = False
+        self._watch: _FrameWatch | None = None
+        self._frame_parts: list[Any] = []
+        self._drain_waiter: Any = None
+        self._close_timer: Timer | None = None
+        self._in.on_readable = self._readable
+        self._out.on_writable = self._writable
+
+    def start(self, sink: Sink) -> None:
+        """Attach the layer above and start reading."""
+        self.sink = sink
+        if self._in.visible_size or self._in.eof or self._in.reset:
+            self.host.call_soon(self._readable)
+
+    # State
 
     @property
     def connecting(self) -> bool:
@@ -88,276 +160,480 @@ class ServerSession:
     def open(self) -> bool:
         return self._ws.state is ConnectionState.OPEN
 
-    async def _write(self, data: bytes) -> None:
-        if data:
-            try:
-                await self.stream.send(data)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                raise ConnectionLost from None
+    @property
+    def state(self) -> ConnectionState:
+        return self._ws.state
 
-    async def _read(self) -> bytes | None:
+    @property
+    def client_gone(self) -> bool:
+        return self.pipe.client_gone
+
+    # Reading
+
+    def pause_reading(self) -> None:
+        self._reading_paused = True
+
+    def resume_reading(self) -> None:
+        """Read again; bytes already waiting are processed in a later loop iteration."""
+        if self._reading_paused:
+            self._reading_paused = False
+            if not self.finished:
+                self.host.call_soon(self._readable)
+
+    def _readable(self) -> None:
+        incoming = self._in
+        while not (self._reading_paused or self.finished):
+            if incoming.visible_size:
+                self._receive(incoming.read(READ_SIZE))
+                continue
+            if incoming.reset or incoming.eof:
+                self._lost()
+            return
+
+    def _receive(self, data: bytes) -> None:
+        if self._ws.state is ConnectionState.CONNECTING:
+            self._receive_handshake(data)
+        elif self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
+            self._ws.receive_data(data)
+            self._process_events()
+
+    def _receive_handshake(self, data: bytes) -> None:
+        if not self.raw_headers:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end >= 0:
+                head = bytes(self._head[:end])
+                self.raw_headers = _parse_header_block(head)
+                self.method, self.target, self.http_version = _request_line(head)
+                del self._head[:]
         try:
-            return await self.stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self.eof = True
+            self._ws.receive_data(data)
+            for event in self._ws.events():
+                if isinstance(event, Request):
+                    self._on_request(event)
+                    return
+        except RemoteProtocolError as exc:
+            if isinstance(exc.__context__, h11.RemoteProtocolError) or not self.raw_headers:
+                self._answer_malformed_request()
+            else:
+                # Valid HTTP, but not an upgrade wsproto accepts: the target decides what to
+                # answer (websockets.serve runs process_request first; the checks then refuse it).
+                self.handshake_error = str(exc)
+                self._on_request(None)
+
+    def _on_request(self, event: Request | None) -> None:
+        self.request = event
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers]
+        self.call._requested(headers, offered_subprotocols(headers))
+        self.sink.on_request()
+
+    def renegotiate(self, target: str, headers: Sequence[tuple[str, str]]) -> str | None:
+        """Redo the handshake on a request modified before it was answered (``process_request``).
+
+        wsproto reads the modified request as if it had come from the client, so
+        its verdict, offered extensions and subprotocols are those of the request
+        the server actually answers. Returns wsproto's complaint, or None.
+        """
+        lines = [f"GET {target} HTTP/1.1".encode("latin-1")]
+        lines += [f"{name}: {value}".encode("latin-1") for name, value in headers]
+        ws = WSConnection(ConnectionType.SERVER)
+        try:
+            ws.receive_data(b"\r\n".join(lines) + b"\r\n\r\n")
+            for event in ws.events():
+                if isinstance(event, Request):
+                    self._ws = ws
+                    self.request = event
+                    self.handshake_error = None
+                    return None
+        except RemoteProtocolError as exc:
+            return str(exc)
+        return "incomplete request"  # pragma: no cover - a serialized request is always complete
+
+    def _answer_malformed_request(self) -> None:
+        respond = self.conventions.malformed_response
+        if respond is not None:
+            response = respond()
+            self.answered = True
+            self.call._answered(400, body=response.partition(b"\r\n\r\n")[2])
+            with contextlib.suppress(ConnectionLost):
+                self._write(response)
+        self.close_transport()
+
+    def _process_events(self) -> None:
+        sink = self.sink
+        for event in self._ws.events():
+            if isinstance(event, Message):
+                error = self._check_size(event)
+                if error is not None:
+                    self.fail(1009, error)
+                    return
+                self.call._received(event.data, event.message_finished)
+                if not event.frame_finished:
+                    self._frame_parts.append(event.data)
+                    continue
+                data = event.data
+                if self._frame_parts:
+                    self._frame_parts.append(data)
+                    parts, self._frame_parts = self._frame_parts, []
+                    data = "".join(parts) if isinstance(data, str) else b"".join(parts)
+                sink.on_frame(data if isinstance(data, str) else bytes(data), event.message_finished)
+            elif isinstance(event, Ping):
+                if self._ws.state is ConnectionState.OPEN:
+                    with contextlib.suppress(ConnectionLost):
+                        self._write(self._ws.send(event.response()))
+            elif isinstance(event, Pong):
+                sink.on_pong(bytes(event.payload))
+            elif isinstance(event, CloseConnection):
+                self._on_close_frame(event)
+                return
+            if self.finished:
+                return
+
+    def _on_close_frame(self, event: CloseConnection) -> None:
+        state = self._ws.state
+        if state not in (ConnectionState.REMOTE_CLOSING, ConnectionState.CLOSED):
+            # wsproto reports a protocol error as a CloseConnection event without changing state.
+            code = int(event.code)
+            if code == 1009 and self._watch is not None and self._watch.too_big is not None:
+                self.fail(code, self._watch.too_big)
+            else:
+                self.fail(code, self._failure_reason(code, event.reason or ""))
+            return
+        self.close_rcvd = (int(event.code), event.reason or "")
+        self.closed_cleanly = True
+        self.call._close_received(*self.close_rcvd)
+        if state is ConnectionState.REMOTE_CLOSING:
+            with contextlib.suppress(ConnectionLost):
+                self.send_close(*self.close_rcvd)
+        self._cancel_close_timer()
+        self.sink.on_close(*self.close_rcvd)
+        self.close_transport()
+
+    def _lost(self) -> None:
+        """EOF or reset from the client before a close frame (or after it, unanswered)."""
+        self.close_transport()
+
+    def _failure_reason(self, code: int, wsproto_reason: str) -> str:
+        """The close reason the real server sends for a frame wsproto rejected."""
+        if code == 1007:
+            match = _DECODE_ERROR.search(wsproto_reason)
+            if match:
+                return self.conventions.invalid_utf8_reason(int(match[1]), match[2])
+        return wsproto_reason
+
+    def _check_size(self, event: Message[Any]) -> str | None:
+        """websockets' 1009 reason if this chunk takes a compressed message over ``max_size``.
+
+        Uncompressed frames were checked when their header arrived (by their
+        declared length, as websockets checks them); a compressed frame's size
+        is only known as it is decompressed.
+        """
+        watch = self._watch
+        if watch is None or not watch.compressed:
             return None
+        data = event.data
+        size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
+        watch.decompressed += size
+        left = watch.left()
+        if left is not None and watch.decompressed > left:
+            return too_big_reason(None, left, watch.message_size or None)
+        if event.frame_finished:
+            watch.message_size += watch.decompressed
+            watch.decompressed = 0
+        return None
+
+    # Writing
+
+    def _write(self, data: bytes) -> None:
+        out = self._out
+        if out.reset or out.reader_closed or self.finished:
+            raise ConnectionLost
+        out.write(data)
+
+    @property
+    def must_drain(self) -> bool:
+        """True while more than the write limit waits beyond the socket buffer (the client is not reading)."""
+        out = self._out
+        return out.over_capacity > self.write_high and not (out.reset or out.reader_closed)
+
+    async def drain(self) -> None:
+        """Wait until the client has read enough (a sender's backpressure); ConnectionLost if it left."""
+        out = self._out
+        while out.over_capacity > self.write_low and not (out.reset or out.reader_closed):
+            waiter = self._drain_waiter = self.host.event()
+            try:
+                await waiter.wait()
+            finally:
+                self._drain_waiter = None
+        if out.reset or out.reader_closed:
+            raise ConnectionLost
+
+    def _writable(self) -> None:
+        if self._drain_waiter is not None and self._out.over_capacity <= self.write_low:
+            self._drain_waiter.set()
 
     # Opening handshake
 
-    async def read_request(self) -> Request | None:
-        """Read the upgrade request; None if the client left or sent garbage (answered 400).
+    def negotiate(self) -> list[tuple[bytes, bytes]]:
+        """Let wsproto accept the request; its 101 headers (Upgrade, Connection, Accept, Extensions).
 
-        wsproto validates the request; the header block is also kept verbatim in
-        :attr:`raw_headers` (original case, order and duplicates), because
-        wsproto's event leaves out ``Host`` and the ``Sec-WebSocket-*`` offers.
+        permessage-deflate is negotiated when enabled and offered. From here on
+        wsproto speaks frames; the 101 itself is sent by :meth:`send_accept`.
         """
-        head = bytearray()
-        while True:
-            data = await self._read()
-            if data is not None and not self.raw_headers:
-                head += data
-                end = head.find(b"\r\n\r\n")
-                if end >= 0:
-                    self.raw_headers = _parse_header_block(bytes(head[:end]))
-            try:
-                self._ws.receive_data(data)
-                for event in self._ws.events():
-                    if isinstance(event, Request):
-                        self.request = event
-                        self.call._requested(
-                            [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.raw_headers],
-                            list(event.subprotocols),
-                        )
-                        return event
-            except RemoteProtocolError as exc:
-                if isinstance(exc.__context__, h11.RemoteProtocolError):
-                    await self._answer_malformed_request()
-                elif self._ws.state is ConnectionState.CONNECTING and isinstance(exc.event_hint, RejectConnection):
-                    body = f"Failed to open a WebSocket connection: {exc}.\n".encode()
-                    await self.reject(exc.event_hint.status_code, list(exc.event_hint.headers), body)
-                return None
-            if data is None:
-                return None
+        request = self.request
+        assert request is not None, "negotiate() needs a request wsproto accepted"
+        extensions: list[Extension] = [ServerDeflate()] if self.compression and request.extensions else []
+        if self.max_size is not None or self.max_fragment is not None:
+            self._watch = _FrameWatch(self.max_size, self.max_fragment)
+            extensions.append(self._watch)
+        data = self._ws.send(AcceptConnection(extensions=extensions))
+        head, _, _ = data.partition(b"\r\n\r\n")
+        return _parse_header_block(head)
 
-    async def _answer_malformed_request(self) -> None:
-        """A request that is not valid HTTP: uvicorn answers 400, websockets.serve just closes."""
-        if self.flavor == "uvicorn":
-            body = b"Invalid HTTP request received."
-            self.call._answered(400, body=body)
-            head = (
-                "HTTP/1.1 400 Bad Request\r\n"
-                f"date: {email.utils.formatdate(usegmt=True)}\r\n"
-                "content-type: text/plain; charset=utf-8\r\nconnection: close\r\n\r\n"
-            )
-            with contextlib.suppress(ConnectionLost):
-                await self._write(head.encode() + body)
-        self.stream.close()
-
-    async def accept(self, subprotocol: str | None, extra_headers: RawHeaders = ()) -> None:
-        """Answer 101; permessage-deflate is negotiated when enabled and offered."""
-        headers = [(b"Date", email.utils.formatdate(usegmt=True).encode()), *extra_headers]
-        extensions: list[Extension] = [ServerDeflate()] if self.compression else []
-        data = self._ws.send(AcceptConnection(subprotocol=subprotocol, extensions=extensions, extra_headers=headers))
+    def send_accept(self, headers: RawHeaders, subprotocol: str | None) -> None:
+        """Send the 101 with these headers (after :meth:`negotiate`)."""
+        lines = [b"HTTP/1.1 101 Switching Protocols", *(name + b": " + value for name, value in headers)]
+        self.answered = True
         self.call._answered(101, subprotocol)
-        await self._write(data)
+        self._write(b"\r\n".join(lines) + b"\r\n\r\n")
 
-    async def reject(self, status: int, headers: RawHeaders, body: bytes) -> None:
+    def accept(self, subprotocol: str | None, extra_headers: RawHeaders = ()) -> None:
+        """Answer 101 with the server's headers in its order.
+
+        The subprotocol is announced even if the client did not offer it, as
+        real servers do; the client library decides what to make of that.
+        """
+        extra = list(extra_headers)
+        if subprotocol is not None:
+            extra.append((b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1")))
+        self.send_accept(self.conventions.accept_headers(self.negotiate(), extra), subprotocol)
+
+    def accept_response(self, subprotocol: str | None) -> Any:
+        """Negotiate and return the 101 as a ``Response`` object a ``process_response`` hook may change."""
+        from ._http import Response, make_headers
+
+        extra = [] if subprotocol is None else [(b"Sec-WebSocket-Protocol", subprotocol.encode("latin-1"))]
+        headers = self.conventions.accept_headers(self.negotiate(), extra)
+        items = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+        return Response(101, "Switching Protocols", make_headers(items), b"")
+
+    def reject(self, status: int, headers: RawHeaders, body: bytes) -> None:
         """Answer with a plain HTTP response and close the connection.
 
         A client that already left is not an error: there is nobody to answer.
         """
-        names = {name.lower() for name, _ in headers}
-        extra: list[tuple[bytes, bytes]] = []
-        if b"date" not in names:
-            extra.append((b"Date", email.utils.formatdate(usegmt=True).encode()))
-        if b"connection" not in names:
-            extra.append((b"Connection", b"close"))
-        if b"content-length" not in names:
-            extra.append((b"Content-Length", str(len(body)).encode()))
-        if b"content-type" not in names:
-            extra.append((b"Content-Type", b"text/plain; charset=utf-8"))
-        event = RejectConnection(status_code=status, headers=[*extra, *headers], has_body=True)
-        data = self._ws.send(event) + self._ws.send(RejectData(data=body, body_finished=True))
+        data = self.conventions.reject_response(status, headers, body)
+        self.reject_raw(status, data, body)
+
+    def reject_raw(self, status: int, data: bytes, body: bytes) -> None:
+        """Send a complete HTTP response (already serialized) instead of the upgrade, then close."""
+        self.answered = True
         self.call._answered(status, body=body)
-        try:
-            await self._write(data)
-        except ConnectionLost:
-            pass
-        finally:
-            self.stream.close()
+        with contextlib.suppress(ConnectionLost):
+            self._write(data)
+        self.close_transport()
 
     # Data transfer
 
-    async def send_message(self, data: str | bytes, *, fin: bool = True, raw_text: bool = False) -> None:
+    def send_message(self, data: str | bytes, *, fin: bool = True, raw_text: bool = False) -> None:
         """Send one frame of a message (``fin=False`` for a fragment).
 
         ``raw_text=True`` sends ``bytes`` in a text frame without checking them,
-        as ``websockets``' ``send(data, text=True)`` does; wsproto's event API
-        cannot, so this drives its frame serializer directly.
+        as ``websockets``' ``send(data, text=True)`` does.
         """
-        if not self.open:
+        connection = self._ws.connection
+        if connection is None or self._ws.state is not ConnectionState.OPEN:
             raise ConnectionLost
         if raw_text and isinstance(data, bytes):
             self.call._sent(data.decode("utf-8", "replace"), fin)
-            payload = self._raw_text_frame(data, fin)
+            payload = _compat.raw_text_frame(connection, data, fin)
         else:
             self.call._sent(data, fin)
-            fast = complete_data_frame(self._ws.connection, data) if fin and self._ws.connection else None
+            fast = complete_data_frame(connection, data) if fin else None
             if fast is not None:
                 payload = fast
             else:
-                event: Event = (
+                event = (
                     TextMessage(data=data, message_finished=fin)
                     if isinstance(data, str)
                     else BytesMessage(data=data, message_finished=fin)
                 )
                 payload = self._ws.send(event)
-        await self._write(payload)
+        self._write(payload)
 
-    def _raw_text_frame(self, data: bytes, fin: bool) -> bytes:
-        proto = self._ws.connection._proto  # type: ignore[union-attr]
-        if proto._outbound_opcode is None:
-            opcode = proto._outbound_opcode = Opcode.TEXT
-        else:
-            opcode = Opcode.CONTINUATION
-        if fin:
-            proto._outbound_opcode = None
-        return bytes(proto._serialize_frame(opcode, data, fin))
+    def send_ping(self, payload: bytes) -> None:
+        if self._ws.state is not ConnectionState.OPEN:
+            raise ConnectionLost
+        self._write(self._ws.send(Ping(payload=payload)))
 
-    async def send_ping(self, payload: bytes) -> None:
-        await self._write(self._ws.send(Ping(payload=payload)))
+    def send_pong(self, payload: bytes) -> None:
+        if self._ws.state is not ConnectionState.OPEN:
+            raise ConnectionLost
+        self._write(self._ws.send(Pong(payload=payload)))
 
-    async def send_pong(self, payload: bytes) -> None:
-        await self._write(self._ws.send(Pong(payload=payload)))
+    def send_close(self, code: int, reason: str = "") -> None:
+        """Start (or finish) the closing handshake; a no-op if a close was sent already.
 
-    async def send_close(self, code: int, reason: str = "") -> None:
-        """Start (or finish) the closing handshake; a no-op if a close was sent."""
+        When the server starts the close, the client gets ``close_timeout``
+        seconds to answer before the transport is closed (or aborted, as the
+        real server does).
+        """
         if self.close_sent is not None or self._ws.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             return
-        self.close_sent = (int(code), reason)
-        self.call._close_sent(*self.close_sent)
-        if self.close_rcvd_then_sent is None:
-            self.close_rcvd_then_sent = self.close_rcvd is not None
+        starting = self._ws.state is ConnectionState.OPEN
         try:
             data = self._ws.send(CloseConnection(code=code, reason=reason))
         except LocalProtocolError:  # pragma: no cover - guarded by the state check
             return
-        await self._write(data)
+        self.close_sent = (int(code), _sent_reason(data))
+        self.call._close_sent(*self.close_sent)
+        if self.close_rcvd_then_sent is None:
+            self.close_rcvd_then_sent = self.close_rcvd is not None
+        if starting and self.close_timeout is not None and not self.finished:
+            self._close_timer = self.host.call_later(self.close_timeout, self._close_timed_out)
+        self._write(data)
 
-    async def receive_events(self) -> list[Event]:
-        """Read once from the client and return the events worth reporting.
-
-        Pings are answered and close frames echoed here, as a real server does;
-        on EOF or reset before a close frame, :class:`ConnectionLost` is raised.
-        An oversize message or a protocol error sends the matching close code.
-        """
-        return await self.process(await self.read_chunk())
-
-    async def read_chunk(self) -> bytes:
-        """The next bytes from the client; :class:`ConnectionLost` at EOF or reset."""
-        data = await self._read()
-        if data is None:
-            raise ConnectionLost
-        return data
-
-    async def process(self, data: bytes) -> list[Event]:
-        """Feed bytes read with :meth:`read_chunk` to wsproto; see :meth:`receive_events`."""
-        if self._ws.state is ConnectionState.CLOSED:
-            return []
-        self._ws.receive_data(data)
-        out: list[Event] = []
-        for event in self._ws.events():
-            if isinstance(event, Message):
-                error = self._check_size(event)
-                if error is not None:
-                    await self.fail(1009, error)
-                    break
-                self.call._received(event.data, event.message_finished)
-                out.append(event)
-            elif isinstance(event, Ping):
-                if self.open:
-                    await self._write(self._ws.send(event.response()))
-                out.append(event)
-            elif isinstance(event, CloseConnection):
-                if self.close_rcvd is None and self._ws.state in (
-                    ConnectionState.REMOTE_CLOSING,
-                    ConnectionState.CLOSED,
-                ):
-                    self.close_rcvd = (int(event.code), event.reason or "")
-                    self.call._close_received(*self.close_rcvd)
-                    if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                        await self.send_close(event.code, event.reason or "")
-                    out.append(event)
-                else:
-                    reason = self._failure_reason(event.code, event.reason or "")
-                    await self.fail(event.code, reason)
-                    out.append(CloseConnection(event.code, reason))
-                    break
-            else:
-                out.append(event)
-        return out
-
-    def _failure_reason(self, code: int, wsproto_reason: str) -> str:
-        """The close reason the real server sends for a frame wsproto rejected.
-
-        For invalid UTF-8, websockets sends ``"<reason> at position <n>"`` and
-        uvicorn an empty reason; wsproto's own text is the decoder's message.
-        """
-        if code != 1007:
-            return wsproto_reason
-        if self.flavor == "uvicorn":
-            return ""
-        match = _DECODE_ERROR.search(wsproto_reason)
-        return f"{match[2]} at position {match[1]}" if match else wsproto_reason
-
-    def _check_size(self, event: Message[Any]) -> str | None:
-        """Return websockets' 1009 reason if this fragment takes the message over max_size."""
-        if self.max_size is None:
-            return None
-        data = event.data
-        if isinstance(event, TextMessage) and len(data) * 4 > self.max_size - self._message_size:
-            size = len(data.encode("utf-8", "surrogatepass"))
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        if self.finished:
+            return
+        if self.conventions.close_timeout_aborts:
+            self.abort()
         else:
-            size = len(data)
-        before = self._message_size
-        self._message_size += size
-        if self._message_size > self.max_size:
-            self._message_size = 0
-            frame = f"frame with {self._frame_length(size)} bytes "
-            if before:
-                frame += f"after reading {before} bytes "
-            return f"{frame}exceeds limit of {self.max_size} bytes"
-        if event.message_finished:
-            self._message_size = 0
-        return None
+            self.close_transport()
 
-    def _frame_length(self, seen: int) -> int:
-        """The declared payload length of the frame being read (wsproto streams partial frames)."""
-        decoder = getattr(getattr(self._ws.connection, "_proto", None), "_frame_decoder", None)
-        header = getattr(decoder, "header", None)
-        length = getattr(header, "payload_len", None)
-        return length if isinstance(length, int) and length >= seen else seen
+    def _cancel_close_timer(self) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
 
-    async def fail(self, code: int, reason: str) -> None:
-        """Fail the connection: send a close frame with ``code`` and close the stream."""
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection: send a close frame with ``code`` and close the transport."""
         with contextlib.suppress(ConnectionLost):
-            await self.send_close(code, reason)
-        self.finish()
+            self.send_close(code, reason)
+        self._cancel_close_timer()
+        self.sink.on_failed(code, reason)
+        self.close_transport()
 
-    def finish(self) -> None:
-        """Close the stream (the client sees EOF after what was sent)."""
-        self.stream.close()
+    # Ending
+
+    def close_transport(self) -> None:
+        """Close the connection: the client reads what was sent, then EOF."""
+        if self.finished:
+            return
+        self.finished = True
+        self._cancel_close_timer()
+        self._out.write_eof()
+        self._in.close_reader()
+        self._writable_all()
+        self.sink.on_closed()
 
     def abort(self) -> None:
-        """Drop the connection without a close frame, as a crashed server does."""
-        self.stream.close()
+        """Drop the connection without a close frame, as ``transport.abort()`` does.
+
+        The bytes already handed to the network still arrive, then EOF: the
+        client sees the connection end without a close frame (1006).
+        """
+        self.close_transport()
+
+    def _writable_all(self) -> None:
+        if self._drain_waiter is not None:
+            self._drain_waiter.set()
+
+
+class _FrameWatch(Extension):
+    """Sees each incoming frame header, to check ``max_size`` as websockets does.
+
+    It is never offered or announced (the client does not see it); wsproto runs
+    it with the negotiated extensions. websockets refuses a frame whose declared
+    length exceeds what is left of ``max_size`` (or the fragment limit) before
+    reading its payload; for a compressed message the decompressed size counts,
+    checked as it grows.
+    """
+
+    name = "wsfake-frame-watch"
+
+    def __init__(self, max_message: int | None, max_fragment: int | None) -> None:
+        self.max_message = max_message
+        self.max_fragment = max_fragment
+        #: Bytes of the current message in frames already complete.
+        self.message_size = 0
+        #: Decompressed bytes of the current frame so far.
+        self.decompressed = 0
+        #: The current message is compressed (RSV1 on its first frame).
+        self.compressed = False
+        self.too_big: str | None = None
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> None:
+        return None
+
+    def left(self) -> int | None:
+        """The most bytes the current frame may carry (websockets' ``max_size`` for the frame)."""
+        left = None if self.max_message is None else self.max_message - self.message_size
+        if self.max_fragment is not None:
+            left = self.max_fragment if left is None else min(left, self.max_fragment)
+        return left
+
+    def frame_inbound_header(self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int) -> RsvBits | CloseReason:
+        if opcode.iscontrol():
+            return _NO_RSV
+        if opcode is not Opcode.CONTINUATION:
+            self.message_size = 0
+            self.compressed = rsv.rsv1
+        self.decompressed = 0
+        left = self.left()
+        if left is not None and payload_length > left:
+            self.too_big = too_big_reason(payload_length, left, self.message_size or None)
+            return CloseReason.MESSAGE_TOO_BIG
+        if not self.compressed:
+            self.message_size += payload_length
+        return _NO_RSV
+
+
+_NO_RSV = RsvBits(False, False, False)
+
+
+def too_big_reason(size: int | None, max_size: int, current: int | None) -> str:
+    """The 1009 close reason, worded as the ``websockets`` protocol (used by both real servers) words it."""
+    try:
+        from websockets.exceptions import PayloadTooBig
+    except ImportError:
+        message = "frame "
+        if size is not None:
+            message += f"with {size} bytes "
+        if current is not None:
+            message += f"after reading {current} bytes "
+        return message + f"exceeds limit of {max_size + (current or 0)} bytes"
+    try:
+        exc = PayloadTooBig(size, max_size)
+    except TypeError:  # pragma: no cover - websockets < 14 took a message only
+        return f"over size limit ({size} > {max_size} bytes)"
+    if current is not None and hasattr(exc, "set_current_size"):
+        exc.set_current_size(current)
+    return str(exc)
+
+
+def _sent_reason(frame: bytes) -> str:
+    """The reason as it went on the wire (wsproto truncates a reason that does not fit a control frame)."""
+    length = frame[1] & 0x7F
+    payload = frame[2 : 2 + length]
+    return payload[2:].decode("utf-8", "replace") if len(payload) > 2 else ""
 
 
 _DECODE_ERROR = re.compile(r"in position (\d+): (.+)$")
 
 
+def _request_line(head: bytes) -> tuple[str, str, str]:
+    method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+    target, _, version = rest.rpartition(" ")
+    return method, target, version
+
+
 def _parse_header_block(block: bytes) -> list[tuple[bytes, bytes]]:
-    """Header lines after the request line, as ``(name, value)`` with the name's case kept."""
+    """Header lines after the status or request line, as ``(name, value)`` with the name's case kept."""
     headers = []
     for line in block.split(b"\r\n")[1:]:
         name, sep, value = line.partition(b":")
@@ -366,4 +642,4 @@ def _parse_header_block(block: bytes) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-__all__ = ["ConnectionLost", "ServerSession"]
+__all__ = ["ConnectionLost", "ServerSession", "Sink", "too_big_reason"]

@@ -12,6 +12,25 @@ from ._exceptions import InvalidURL, PatternError
 
 DEFAULT_PORTS = {"ws": 80, "wss": 443}
 
+#: Names of the loopback interface: a server on loopback answers all of them, so routes treat them as one host.
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def normalize_host(host: str) -> str:
+    """A host as clients send it: lower case, IPv6 without brackets, non-ASCII names in IDNA (``xn--``) form."""
+    host = host.strip("[]").lower().rstrip(".") or host
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def same_host(a: str, b: str) -> bool:
+    """True if ``a`` and ``b`` (normalized) reach the same server."""
+    return a == b or (a in LOOPBACK and b in LOOPBACK)
+
 
 @dataclass(frozen=True)
 class URL:
@@ -38,7 +57,7 @@ class URL:
             raise InvalidURL(f"{url!r} has no host")
         return cls(
             scheme=scheme,
-            host=parts.hostname,
+            host=normalize_host(parts.hostname),
             port=DEFAULT_PORTS[scheme] if port is None else port,
             path=parts.path or "/",
             query=parts.query,
@@ -78,11 +97,15 @@ class Pattern:
     def __init__(self, spec: PatternLike) -> None:
         self.spec = spec
         self._match: Callable[[URL], bool]
+        #: For URL strings: what the pattern is made of (scheme, host, ports, path, query), for covers() and shadows().
+        self._parts: _Parts | None = None
         if isinstance(spec, Pattern):
             self._match = spec._match
+            self._parts = spec._parts
             self.spec = spec.spec
         elif isinstance(spec, str):
-            self._match = _compile_url_pattern(spec)
+            self._parts = _parse_url_pattern(spec)
+            self._match = self._parts.match
         elif isinstance(spec, re.Pattern):
             regex = spec
             self._match = lambda url: regex.match(str(url)) is not None
@@ -98,6 +121,42 @@ class Pattern:
         """True if ``url`` is served by this pattern."""
         return bool(self._match(url))
 
+    def covers(self, scheme: str | None, host: str, port: int) -> bool | None:
+        """Whether this pattern matches some URL on ``host:port`` (any path); None if it cannot tell.
+
+        ``scheme`` None means either. URL strings always know; regexes and
+        predicates are asked about the root path only, and a "no" from them is
+        uncertain (None).
+        """
+        host = normalize_host(host)
+        if self._parts is not None:
+            return self._parts.covers(scheme, host, port)
+        schemes = ("ws", "wss") if scheme is None else (scheme,)
+        for candidate in schemes:
+            try:
+                if self._match(URL(candidate, host, port, "/", "")):
+                    return True
+            except Exception:
+                return None
+        return None
+
+    def names(self, host: str, port: int) -> bool:
+        """True if this is a URL string that names ``host:port`` literally (no wildcard in host or port)."""
+        parts = self._parts
+        return (
+            parts is not None
+            and "*" not in parts.host
+            and parts.ports is not None
+            and port in parts.ports
+            and parts.host_matches(normalize_host(host))
+        )
+
+    def shadows(self, other: Pattern) -> bool:
+        """True if every URL ``other`` matches is matched by this pattern too (as far as can be told)."""
+        if self._parts is None or other._parts is None:
+            return False
+        return self._parts.shadows(other._parts)
+
     def __repr__(self) -> str:
         if isinstance(self.spec, str):
             return self.spec
@@ -111,6 +170,15 @@ class AnyURL(Pattern):
 
     def __init__(self) -> None:
         super().__init__(lambda url: True)
+
+    def covers(self, scheme: str | None, host: str, port: int) -> bool:
+        return True
+
+    def names(self, host: str, port: int) -> bool:
+        return False
+
+    def shadows(self, other: Pattern) -> bool:
+        return True
 
     def __repr__(self) -> str:
         return "ws(s)://*"
@@ -126,7 +194,66 @@ def _glob(text: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", text)))
 
 
-def _compile_url_pattern(spec: str) -> Callable[[URL], bool]:
+class _Parts:
+    """A URL pattern string, parsed."""
+
+    def __init__(self, scheme: str, host: str, ports: set[int] | None, path: str, query: str | None) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.ports = ports
+        self.path = path
+        self.query = query
+        self.host_re = _glob(host)
+        self.path_re = _glob(path)
+        self.query_re = None if query is None else _glob(query)
+        self.loopback = host in LOOPBACK
+
+    def host_matches(self, host: str) -> bool:
+        if self.loopback:
+            return host in LOOPBACK
+        return self.host_re.fullmatch(host) is not None
+
+    def match(self, url: URL) -> bool:
+        return (
+            (self.scheme == "*" or url.scheme == self.scheme)
+            and (self.ports is None or url.port in self.ports)
+            and self.host_matches(url.host)
+            and self.path_re.fullmatch(url.path) is not None
+            and (self.query_re is None or self.query_re.fullmatch(url.query) is not None)
+        )
+
+    def covers(self, scheme: str | None, host: str, port: int) -> bool:
+        return (
+            (scheme is None or self.scheme in ("*", scheme))
+            and (self.ports is None or port in self.ports)
+            and self.host_matches(host)
+        )
+
+    def shadows(self, other: _Parts) -> bool:
+        if self.scheme != "*" and self.scheme != other.scheme:
+            return False
+        if self.ports is not None and (other.ports is None or not other.ports <= self.ports):
+            return False
+        if "*" in other.host:
+            if self.host != "*" and self.host != other.host:
+                return False
+        elif not self.host_matches(other.host):
+            return False
+        if "*" in other.path:
+            if self.path not in ("*", "/*", other.path):
+                return False
+        elif self.path_re.fullmatch(other.path) is None:
+            return False
+        if self.query is None:
+            return True
+        if other.query is None:
+            return self.query == "*"
+        return self.query == other.query or (
+            "*" not in other.query and self.query_re is not None and self.query_re.fullmatch(other.query) is not None
+        )
+
+
+def _parse_url_pattern(spec: str) -> _Parts:
     m = _URL_PATTERN.match(spec)
     hint = "write it as ws://host:port/path, e.g. 'ws://localhost:8000/ws/*'"
     if m is None:
@@ -137,6 +264,8 @@ def _compile_url_pattern(spec: str) -> Callable[[URL], bool]:
     host = m["host"].strip("[]").lower()
     if not host:
         raise PatternError(f"route pattern {spec!r} has no host: {hint}")
+    if "*" not in host:
+        host = normalize_host(host)
     port_text = m["port"]
     ports: set[int] | None
     if port_text == "*":
@@ -147,18 +276,4 @@ def _compile_url_pattern(spec: str) -> Callable[[URL], bool]:
         ports = {int(port_text)}
     else:
         raise PatternError(f"route pattern {spec!r} has an invalid port {port_text!r}: use a number or *")
-    host_re = _glob(host)
-    path_re = _glob(m["path"] or "/")
-    query = m["query"]
-    query_re = None if query is None else _glob(query)
-
-    def match(url: URL) -> bool:
-        return (
-            (scheme == "*" or url.scheme == scheme)
-            and (ports is None or url.port in ports)
-            and host_re.fullmatch(url.host) is not None
-            and path_re.fullmatch(url.path) is not None
-            and (query_re is None or query_re.fullmatch(url.query) is not None)
-        )
-
-    return match
+    return _Parts(scheme, host, ports, m["path"] or "/", m["query"])

@@ -211,8 +211,11 @@ async def _run_uvicorn(s: Scenario, impl: str) -> dict[str, Any]:
 
 async def run_fake(s: Scenario) -> dict[str, Any]:
     target = wsfake.Handler(s.handler, **s.options) if s.handler is not None else wsfake.ASGI(s.app, lifespan=False)
-    async with wsfake.patch_client({"ws://127.0.0.1:8000/*": target}, raise_server_errors=False):
-        trace = await _drive(s, f"ws://127.0.0.1:8000{s.path}", "wsfake")
+    with warnings.catch_warnings():
+        # A real server logs an exception that mirrors the client's departure; wsfake warns about it.
+        warnings.simplefilter("ignore", wsfake.ClientDepartureWarning)
+        async with wsfake.patch_client({"ws://127.0.0.1:8000/*": target}, raise_server_errors=False):
+            trace = await _drive(s, f"ws://127.0.0.1:8000{s.path}", "wsfake")
     return _outcome(trace)
 
 

@@ -1,77 +1,93 @@
-"""Hook for the ``websockets`` asyncio client (``websockets.connect``).
+"""The ``websockets`` asyncio client: ``websockets.connect`` / ``websockets.asyncio.client.connect``.
 
-``connect`` is a class and every import style ends in one of its methods:
-``open_tcp_connection`` from 17.0 on, ``create_connection`` before. The hook
-replaces that method; for a routed URL it builds the library's own
-``ClientConnection`` over an in-memory transport, so the handshake, framing,
-keepalive and close handshake are websockets' real code.
+``connect`` is a class and every import style and form (``await``, ``async with``,
+``async for`` reconnect) ends in one of its methods: ``open_tcp_connection``
+from 17.0 on, ``create_connection`` before. The wrapper routes the address the
+library will connect to (the URI's, or the ``host``/``port`` keywords), then
+runs the library's own method; the event-loop hook serves its
+``loop.create_connection`` call in memory, so websockets' own checks,
+handshake, framing, keepalive and close handshake run unchanged. A proxy
+(configured or from the environment) is not used for a routed URL: there is no
+network to cross.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Callable
+import contextlib
+from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
-from .._asyncio_transport import AsyncioTransport
-from .._url import URL
+from .._url import URL, normalize_host
+from . import Dialer, Undo
+from ._asyncio import hooked, install_loop_hook, open_transport, serving
+
+NAME = "websockets (asyncio)"
+MODULE = "websockets.asyncio.client"
+SUPPORTED = "websockets >= 14.0"
 
 
-def install() -> Callable[[], None] | None:
-    """Patch ``websockets.asyncio.client.connect``; return the undo, None if not installed."""
+def target_url(ws_uri: Any, kwargs: dict[str, Any]) -> URL:
+    """The URL as routed: the address the library will connect to, with the URI's path."""
+    path, _, query = ws_uri.resource_name.partition("?")
+    host = kwargs.get("host") or ws_uri.host
+    port = kwargs.get("port") or ws_uri.port
+    return URL("wss" if ws_uri.secure else "ws", normalize_host(str(host)), int(port), path or "/", query)
+
+
+@contextlib.contextmanager
+def without_proxy(connect: Any) -> Iterator[None]:
+    """Skip the proxy for a connection served in memory (after letting websockets validate it)."""
+    proxy = getattr(connect, "proxy", None)
+    if proxy is None:
+        yield
+        return
+    if isinstance(proxy, str):
+        from websockets.uri import parse_proxy
+
+        parse_proxy(proxy)  # a malformed proxy URL fails here as it would on the network
+    connect.proxy = None
     try:
-        from websockets.asyncio import client
-        from websockets.uri import parse_uri
-    except ImportError:
-        return None
-    cls = client.connect
+        yield
+    finally:
+        connect.proxy = proxy
+
+
+def install(module: ModuleType, dialer: Dialer) -> Undo:
+    from websockets.uri import parse_uri
+
+    cls = module.connect
     name = "open_tcp_connection" if "open_tcp_connection" in vars(cls) else "create_connection"
     original = vars(cls)[name]
 
     async def open_in_memory(self: Any) -> Any:
-        from .._patch import resolve
-
-        ws_uri = getattr(self, "ws_uri", None)
-        if ws_uri is None:
-            ws_uri = parse_uri(self.uri)
         kwargs = getattr(self, "create_connection_kwargs", None)
         if kwargs is None:
             kwargs = getattr(self, "connection_kwargs", {})
         if kwargs.get("sock") is not None or kwargs.get("unix"):
             return await original(self)
-        path, _, query = ws_uri.resource_name.partition("?")
-        url = URL("wss" if ws_uri.secure else "ws", ws_uri.host.lower(), ws_uri.port, path or "/", query)
-        found = resolve(url)
-        if found is None:
-            return await original(self)
+        ws_uri = parse_uri(self.uri)
+        url = target_url(ws_uri, kwargs)
+        destination = dialer.resolve(url)
+        if destination is None:
+            with dialer.allow_real(url.host, url.port):
+                return await original(self)
         loop = asyncio.get_running_loop()
-        _check_create_connection_kwargs(loop, kwargs)
-        network, route = found
-        pipe = await network.open(route, url, str(url))
-        factory = self.factory if hasattr(self, "factory") else self.protocol_factory
-        connection = factory(ws_uri)
-        connection.connection_made(AsyncioTransport(pipe, connection, loop))
-        return connection
+        if not hooked(loop):
+            # A loop that is not asyncio's own (uvloop): its create_connection cannot be hooked.
+            factory = self.factory if hasattr(self, "factory") else self.protocol_factory
+            _, connection = await open_transport(loop, destination, lambda: factory(ws_uri))
+            return connection
+        with serving(destination), without_proxy(self):
+            return await original(self)
 
     open_in_memory.__wrapped__ = original  # type: ignore[attr-defined]
+    undo_loop = install_loop_hook()
     setattr(cls, name, open_in_memory)
 
     def undo() -> None:
         setattr(cls, name, original)
+        undo_loop()
 
     return undo
-
-
-def _check_create_connection_kwargs(loop: asyncio.AbstractEventLoop, kwargs: dict[str, Any]) -> None:
-    """Reject what ``loop.create_connection`` would reject, with its own message.
-
-    websockets passes unknown ``connect()`` keywords through to it, so a typo or
-    an option of a newer websockets fails there on a real network; it must fail
-    in memory too rather than be ignored.
-    """
-    create_connection = loop.create_connection
-    accepted = inspect.signature(create_connection).parameters
-    for name in kwargs:
-        if name not in accepted:
-            raise TypeError(f"{create_connection.__qualname__}() got an unexpected keyword argument {name!r}")

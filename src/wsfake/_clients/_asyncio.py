@@ -1,0 +1,104 @@
+"""The TCP connection of asyncio clients, replaced where the library opens it.
+
+A client module's wrapper decides where a connection goes (it knows the URL)
+and marks the current context with the destination; the library's own code
+then runs unchanged (its argument checks, ``ssl``/``server_hostname``
+handling, host/port overrides) until it calls ``loop.create_connection``. The
+class-level hook on :class:`asyncio.BaseEventLoop` serves that one call in
+memory: it checks the arguments against ``create_connection``'s real
+signature (so a wrong keyword fails as on the network), builds the library's
+protocol with ``protocol_factory()`` and connects it to an in-memory transport.
+Any other ``create_connection`` call in the process goes to the original.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from .._asyncio_transport import AsyncioTransport
+from . import Destination
+
+_pending: ContextVar[Destination | None] = ContextVar("wsfake_pending_asyncio_connection", default=None)
+_lock = threading.Lock()
+_users = 0
+_original: Any = None
+
+
+@contextlib.contextmanager
+def serving(destination: Destination) -> Iterator[None]:
+    """While the block runs, the next ``loop.create_connection`` in this context goes to ``destination``."""
+    token = _pending.set(destination)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(function)
+
+
+def check_arguments(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Raise the TypeError ``function`` would raise for these arguments (an unknown keyword, say)."""
+    try:
+        _signature(function).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{function.__qualname__}() {exc}") from None
+
+
+async def open_transport(
+    loop: asyncio.AbstractEventLoop, destination: Destination, protocol_factory: Callable[[], Any]
+) -> tuple[AsyncioTransport, Any]:
+    """Open ``destination`` in memory and connect ``protocol_factory()`` to it, as ``create_connection`` does."""
+    pipe = await destination.open()
+    protocol = protocol_factory()
+    transport = AsyncioTransport(pipe, protocol, loop)
+    protocol.connection_made(transport)
+    return transport, protocol
+
+
+async def _create_connection(self: asyncio.BaseEventLoop, protocol_factory: Any, *args: Any, **kwargs: Any) -> Any:
+    destination = _pending.get()
+    if destination is None or kwargs.get("sock") is not None:
+        return await _original(self, protocol_factory, *args, **kwargs)
+    check_arguments(_original, self, protocol_factory, *args, **kwargs)
+    _pending.set(None)  # one connection per decision
+    return await open_transport(self, destination, protocol_factory)
+
+
+def install_loop_hook() -> Callable[[], None]:
+    """Install the hook on ``asyncio.BaseEventLoop.create_connection`` (reference-counted); returns the undo."""
+    global _users, _original
+    with _lock:
+        if _users == 0:
+            _original = vars(asyncio.BaseEventLoop)["create_connection"]
+            _create_connection.__wrapped__ = _original  # type: ignore[attr-defined]
+            asyncio.BaseEventLoop.create_connection = _create_connection  # type: ignore[method-assign]
+        _users += 1
+    done = False
+
+    def undo() -> None:
+        global _users
+        nonlocal done
+        with _lock:
+            if done:
+                return
+            done = True
+            _users -= 1
+            if _users == 0:
+                asyncio.BaseEventLoop.create_connection = _original  # type: ignore[method-assign]
+
+    return undo
+
+
+def hooked(loop: asyncio.AbstractEventLoop) -> bool:
+    """True if ``loop.create_connection`` goes through the hook (uvloop's loops do not)."""
+    return isinstance(loop, asyncio.BaseEventLoop)
