@@ -20,6 +20,7 @@ import sys
 import threading
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,8 @@ class _HostState:
         self.host = host
         self.live: set[_Live] = set()
         self.targets: list[Target] = []
+        #: Client ends used from other threads, woken when this host stops.
+        self.ends: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 class Network:
@@ -256,7 +259,9 @@ class Network:
 
         async def open_and_attach() -> Any:
             pipe = await self._open_on(state, route, url, None)
-            return make_end(pipe)
+            end = make_end(pipe)
+            state.ends.add(end)
+            return end
 
         return portal.run_blocking(open_and_attach, timeout)
 
@@ -445,7 +450,10 @@ class Network:
         with self._lock:
             portal, self._portal = self._portal, None
         if portal is not None:
+            state = self._hosts.get(portal.key)
             portal.stop()
+            for end in list(state.ends) if state is not None else []:
+                end.abandon()
 
     async def _stop_host(self, state: _HostState) -> None:
         live = list(state.live)

@@ -26,7 +26,7 @@ from .._url import URL
 Undo = Callable[[], None]
 
 #: The adapters, in the order their hooks are installed.
-MODULES = ("websockets_asyncio",)
+MODULES = ("websockets_asyncio", "websockets_legacy", "websockets_sync", "websockets_trio")
 
 
 class Destination(Protocol):

@@ -74,6 +74,10 @@ async def _create_connection(self: asyncio.BaseEventLoop, protocol_factory: Any,
     return await open_transport(self, destination, protocol_factory)
 
 
+_create_connection.__name__ = "create_connection"
+_create_connection.__qualname__ = "BaseEventLoop.create_connection"
+
+
 def install_loop_hook() -> Callable[[], None]:
     """Install the hook on ``asyncio.BaseEventLoop.create_connection`` (reference-counted); returns the undo."""
     global _users, _original
