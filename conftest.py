@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,6 +54,15 @@ def socket_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         socket.socket.__init__ = _real_init  # type: ignore[method-assign]
         socket.socketpair = _real_socketpair
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start every session (not each xdist worker) without the differential results of an earlier one."""
+    if hasattr(session.config, "workerinput"):
+        return
+    results = Path(os.environ.get("WSFAKE_DIFFERENTIAL_RESULTS", "build/differential-results.json"))
+    for path in [results, *results.parent.glob(f"{results.stem}.gw*.json")] if results.parent.exists() else ():
+        path.unlink(missing_ok=True)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -91,13 +91,14 @@ async def test_accept_with_subprotocol_and_headers() -> None:
     assert net.routes[0].calls.last.subprotocol == "v2"
 
 
-async def test_accepting_an_unoffered_subprotocol_is_an_app_error() -> None:
+async def test_accepting_an_unoffered_subprotocol_is_answered_as_uvicorn_answers_it() -> None:
+    # uvicorn sends the 101 with the subprotocol the app chose; the client library refuses it.
     accept = {"type": "websocket.accept", "subprotocol": "v9"}
-    with pytest.raises(RuntimeError, match="did not offer"):
-        async with wsfake.patch_client(recording_app([], [accept])):
-            with pytest.raises(InvalidStatus) as info:
-                await websockets.connect("ws://localhost:8000/", subprotocols=["v1"])
-            assert info.value.response.status_code == 500
+    async with wsfake.patch_client(recording_app([], [accept])) as net:
+        with pytest.raises(websockets.exceptions.NegotiationError, match="unsupported subprotocol: v9"):
+            await websockets.connect("ws://localhost:8000/", subprotocols=["v1"])
+    assert net.routes[0].calls.last.status == 101 and net.routes[0].calls.last.subprotocol == "v9"
+    assert net.errors == []
 
 
 async def test_close_before_accept_is_403() -> None:

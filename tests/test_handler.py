@@ -12,7 +12,6 @@ import websockets
 from websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
 import wsfake
-from helpers import until
 from wsfake import ServerConnection
 
 pytestmark = pytest.mark.asyncio
@@ -367,8 +366,9 @@ async def test_a_handler_that_never_reads_pushes_back_on_the_client() -> None:
 
 
 async def test_close_timeout_when_the_server_stops_reading() -> None:
-    # Like websockets.serve, the server stops reading once max_queue messages wait
-    # unread, so the client's close frame is not seen until close_timeout expires.
+    # Like websockets.serve, the server stops reading once more than max_queue frames wait
+    # unread, so the client's close frame, queued behind the rest, is never read: the client
+    # gives up after its close_timeout and drops the connection (1006).
     async def never_reads(ws: ServerConnection) -> None:
         await asyncio.Event().wait()
 
@@ -377,13 +377,11 @@ async def test_close_timeout_when_the_server_stops_reading() -> None:
         ws = await websockets.connect(URL, close_timeout=0.1, compression=None)
         for _ in range(50):
             await ws.send("x" * 1000)
-        # Wait until the server has read all 50 and paused; the close frame then stays unread.
-        call = net.routes[0].calls.last
-        await until(lambda: len(call.received) == 50)
         await asyncio.wait_for(ws.close(), 5)
         assert ws.protocol.close_code == 1006
         with pytest.raises(ConnectionClosedError):
             await ws.recv()
+    assert len(net.routes[0].calls.last.received) == 3  # high-water mark 2: reading stops after the third frame
 
 
 async def test_text_true_sends_bytes_unchecked_and_the_client_fails_with_1007() -> None:

@@ -209,6 +209,8 @@ class ServerConnection(Sink):
         self._keepalive_waiter: _PongWaiter | None = None
         self.task: Spawned | None = None
         self._closed_callbacks: list[Callable[[], object]] = []
+        self._stopping = False
+        self._in_handshake = True
         if options.open_timeout is not None:
             self._open_timer = self.host.call_later(options.open_timeout, self._open_timed_out)
 
@@ -303,14 +305,25 @@ class ServerConnection(Sink):
         self._set_closed()
 
     def shutdown(self) -> None:
-        """The server is stopping: 1001 to an open connection, 503 to one still in its handshake."""
+        """The server is stopping, as ``websockets.serve``'s close() stops it.
+
+        An open connection gets 1001. A handshake still running (in
+        ``process_request``, say) finishes, then is answered 503; one whose
+        client already left has nobody to answer and is dropped at once.
+        """
         session = self._session
         if session.finished:
+            if self._in_handshake and self.task is not None:
+                self.task.cancel()  # its client is gone: nobody to answer
             return
         if self._state is State.CONNECTING:
-            status, body = session.conventions.shutdown_reject
-            session.reject(status, [], body)
-            self._set_closed()
+            if session.client_gone or self.task is None:
+                if self.task is not None:
+                    self.task.cancel()
+                session.abort()
+                self._set_closed()
+            else:
+                self._stopping = True
             return
         with contextlib.suppress(ConnectionLost):
             session.send_close(*session.conventions.shutdown_close)
@@ -533,6 +546,8 @@ class ServerConnection(Sink):
         except anyio.get_cancelled_exc_class():
             session.abort()
             raise
+        finally:
+            self._in_handshake = False
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
@@ -602,6 +617,9 @@ class ServerConnection(Sink):
                 response = self.respond(refusal.status, refusal.body)
                 for name, value in refusal.headers:
                     response.headers[name] = value
+        if response is None and self._stopping:
+            status, body = session.conventions.shutdown_reject
+            response = self.respond(status, body.decode())
         accepting = response is None
         if accepting:
             response = session.accept_response(subprotocol)

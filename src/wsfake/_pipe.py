@@ -146,19 +146,19 @@ class Direction:
         if self.reset:
             return
         pending = self._pending
-        data = b""
-        if pending:
-            data = pending[0] if len(pending) == 1 else b"".join(pending)
-            pending.clear()
         eof = self._pending_eof
         if eof:
             self._pending_eof = False
         if self.shaper is not None:
+            data = b"".join(pending)
+            pending.clear()
             self.shaper.push(self, data, eof)
             return
-        if data:
-            self._visible.append(data)
-            self.visible_size += len(data)
+        if pending:
+            # Each write stays a segment of its own: a reader that keeps up reads them one by one.
+            self._visible.extend(pending)
+            self.visible_size += sum(map(len, pending))
+            pending.clear()
         if eof:
             self.eof = True
         self.on_readable()
@@ -201,6 +201,22 @@ class Direction:
                 parts.append(chunk)
                 wanted -= len(chunk)
             data = b"".join(parts)
+        was_over = self.size > self.capacity
+        self.visible_size -= len(data)
+        self.size -= len(data)
+        if was_over:
+            self.on_writable()
+        return data
+
+    def read_segment(self, max_bytes: int) -> bytes:
+        """Take the next segment (what one write sent), or its first ``max_bytes``."""
+        visible = self._visible
+        if not visible:
+            return b""
+        data = visible.popleft()
+        if len(data) > max_bytes:
+            visible.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
         was_over = self.size > self.capacity
         self.visible_size -= len(data)
         self.size -= len(data)

@@ -184,7 +184,7 @@ class ServerSession:
         incoming = self._in
         while not (self._reading_paused or self.finished):
             if incoming.visible_size:
-                self._receive(incoming.read(READ_SIZE))
+                self._receive(incoming.read_segment(READ_SIZE))
                 continue
             if incoming.reset or incoming.eof:
                 self._lost()

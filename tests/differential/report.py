@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from runner import DEFAULT_UVICORN_IMPL, NORMALISATIONS, RESULTS_FILE
+from real import DEFAULT_UVICORN_IMPL
+from runner import NORMALISATIONS, RESULTS_FILE
 
-CLIENTS = ["websockets (asyncio)", "websockets (sync)", "aiohttp", "websocket-client", "httpx-ws", "trio-websocket"]
+CLIENTS = [
+    "websockets (asyncio)",
+    "websockets (legacy asyncio)",
+    "websockets (sync)",
+    "websockets (trio)",
+    "aiohttp",
+    "websocket-client",
+    "httpx-ws",
+    "trio-websocket",
+]
 
 FIXED = [
     (
@@ -101,7 +112,11 @@ INHERENT = [
 ]
 
 
-def render(results: dict[str, dict[str, object]]) -> str:
+def render(results: dict[str, dict[str, Any]]) -> str:
+    by_client = {client: [r["clients"][client] for r in results.values() if client in r["clients"]] for client in CLIENTS}
+    versions = {
+        client: sorted({run["version"] for run in runs}) for client, runs in by_client.items() if runs
+    }
     lines = [
         "# Fidelity report",
         "",
@@ -110,15 +125,27 @@ def render(results: dict[str, dict[str, object]]) -> str:
         "",
         "Every scenario runs the same client code twice: against real servers on 127.0.0.1 "
         "(handlers under `websockets.serve`; ASGI apps under uvicorn with each of its WebSocket "
-        "implementations, `websockets-sansio`, `wsproto` and `websockets`) and against wsfake. "
-        "The client's outcome trace (messages and their types, exceptions with close frames, status, "
-        "body and relevant headers, subprotocol, extensions, close code and reason, in order) and "
-        "what the server code observed must be equal to the real servers' majority; where the three "
-        f"uvicorn implementations all differ, to `{DEFAULT_UVICORN_IMPL}`, uvicorn's default when "
-        "websockets is installed.",
+        "implementations, `websockets-sansio`, `wsproto` and `websockets`) and against wsfake, "
+        "once for each client library whose API can express it. "
+        "The client's outcome trace (messages and their types, exceptions as the client library's own classes "
+        "with their attributes, status, body and relevant headers including `Server`, subprotocol, extensions, "
+        "close code and reason, in order) and what the server code observed must be equal to the real servers' "
+        "majority; where the three uvicorn implementations all differ, to "
+        f"`{DEFAULT_UVICORN_IMPL}`, uvicorn's default when websockets is installed.",
         "",
-        f"Scenarios: {len(results)}; passing for websockets (asyncio): "
-        f"{sum(1 for r in results.values() if r['passed'])}.",
+        f"Scenarios: {len(results)}.",
+        "",
+        "| client | version | scenarios run | passing |",
+        "|---|---|---|---|",
+    ]
+    for client in CLIENTS:
+        runs = by_client[client]
+        if runs:
+            passing = sum(1 for run in runs if run["passed"])
+            lines.append(f"| {client} | {', '.join(versions[client])} | {len(runs)} | {passing} |")
+        else:
+            lines.append(f"| {client} | not installed in this run | 0 | — |")
+    lines += [
         "",
         "## Scenarios",
         "",
@@ -127,19 +154,30 @@ def render(results: dict[str, dict[str, object]]) -> str:
     ]
     for name, result in sorted(results.items(), key=lambda item: (item[1]["kind"] != "handler", item[0])):
         servers = "websockets.serve" if result["kind"] == "handler" else "uvicorn x3"
-        cells = ["pass" if result["passed"] else "**FAIL**"] + ["—"] * (len(CLIENTS) - 1)
+        cells = []
+        for client in CLIENTS:
+            run = result["clients"].get(client)
+            cells.append("—" if run is None else "pass" if run["passed"] else "**FAIL**")
         lines.append(f"| `{name}` | {result['description']} | {servers} | " + " | ".join(cells) + " |")
-    lines += ["", "— : client library not covered yet.", "", "## Where the real servers disagree", ""]
-    disagreeing = {n: r for n, r in sorted(results.items()) if r["disagreements"]}
+    lines += [
+        "",
+        "— : the client's API cannot express the scenario (or the library is not installed).",
+        "",
+        "## Where the real servers disagree",
+        "",
+    ]
+    disagreeing = False
+    for name, result in sorted(results.items()):
+        for client, run in sorted(result["clients"].items()):
+            if not run["disagreements"]:
+                continue
+            disagreeing = True
+            majority = "" if run["majority"] else f" (no majority: wsfake follows `{DEFAULT_UVICORN_IMPL}`)"
+            lines.append(f"- `{name}`, {client}{majority}:")
+            for server, where in sorted(run["disagreements"].items()):
+                lines.append(f"  - {server}: {where}")
     if not disagreeing:
         lines.append("Nowhere.")
-    for name, result in disagreeing.items():
-        majority = "" if result["majority"] else f" (no majority: wsfake follows `{DEFAULT_UVICORN_IMPL}`)"
-        lines.append(f"- `{name}`{majority}:")
-        disagreements = result["disagreements"]
-        assert isinstance(disagreements, dict)
-        for server, where in sorted(disagreements.items()):
-            lines.append(f"  - {server}: {where}")
     lines += ["", "## Divergences found and fixed", ""]
     lines += [f"- **{title}**: {text}" for title, text in FIXED]
     lines += ["", "## Differences inherent to having no network", ""]
@@ -149,9 +187,21 @@ def render(results: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load(path: Path) -> dict[str, dict[str, Any]]:
+    """The results of one session: the main file and the pytest-xdist workers' files, merged."""
+    merged: dict[str, dict[str, Any]] = {}
+    for part in [path, *sorted(path.parent.glob(f"{path.stem}.gw*.json"))]:
+        if not part.exists():
+            continue
+        for name, result in json.loads(part.read_text()).items():
+            entry = merged.setdefault(name, {**result, "clients": {}})
+            entry["clients"].update(result["clients"])
+    return merged
+
+
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS_FILE
-    sys.stdout.write(render(json.loads(path.read_text())))
+    sys.stdout.write(render(load(path)))
     return 0
 
 

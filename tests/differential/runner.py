@@ -1,18 +1,15 @@
-"""Differential runner: one scenario, run against real servers on 127.0.0.1 and against wsfake.
+"""Differential runner: one client's driver for one scenario, against real servers and against wsfake.
 
-A scenario is a driver ``async def drive(url, trace)`` plus the server it talks to (a
-handler or an ASGI app). The runner executes the driver against:
-
-* handlers: ``websockets.asyncio.server.serve`` on 127.0.0.1:0;
-* ASGI apps: uvicorn in-process on 127.0.0.1:0 with each of its WebSocket
-  implementations (``websockets-sansio``, ``wsproto`` and ``websockets``);
-* wsfake: the same target under ``wsfake.patch_client``.
-
-Each run yields a trace: what the client observed (messages with their type, exceptions
-as qualified class names with their close frames / status / body / headers, the
-negotiated subprotocol and extensions, close code and reason, in order) and, separately,
-what the server code observed. wsfake's trace must equal the real servers' majority
-trace. The only normalisations are listed in ``NORMALISATIONS``.
+A client library contributes a :class:`Client`: its name, how its code runs
+(``asyncio``, ``trio`` or ``thread``), how it describes its exceptions, and one
+driver per scenario its API can express (``drive(url, trace)``). The runner
+executes the driver against each real server for the scenario (see ``real.py``)
+and against wsfake, for the same client. Each run yields a trace: what the
+client observed (messages with their type, exceptions as qualified class names
+with the attributes the client library offers, status, body and headers,
+subprotocol, close code and reason, in order) and, separately, what the server
+code observed. wsfake's trace must equal the real servers' majority trace.
+The only normalisations are listed in ``NORMALISATIONS``.
 """
 
 from __future__ import annotations
@@ -20,38 +17,48 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-import websockets
-from websockets.asyncio.server import serve
-
 import wsfake
+from real import DEFAULT_UVICORN_IMPL, RealServers, real_server_names
+from scenarios import Scenario, asgi_options
+from serverlog import SERVER
 
 #: Every difference the runner removes before comparing, and why it is legitimate.
 NORMALISATIONS = {
     "ports": "real servers listen on an ephemeral port, wsfake on the URL's; traces never contain ports",
-    "Date and Server headers": "the time of day and the server's product name differ by nature",
+    "Date header": "the time of day differs between any two runs",
     "Sec-WebSocket-Accept": "derived from the client's random key, so it differs on every connection",
     "latency figures": "timings differ; traces keep only whether a latency was measured",
     "ASGI ClientDisconnected class": "the ASGI spec asks for a server-specific OSError subclass",
 }
 
-UVICORN_IMPLS = ("websockets-sansio", "wsproto", "websockets")
-DEFAULT_UVICORN_IMPL = "websockets-sansio"
+#: Response headers a trace keeps (with any ``x-`` header); Date and Sec-WebSocket-Accept are left out.
 HEADERS_COMPARED = (
+    "server",
     "sec-websocket-protocol",
     "sec-websocket-extensions",
     "content-type",
     "content-length",
     "connection",
+    "upgrade",
 )
+FAKE_ORIGIN = "ws://127.0.0.1:8000"
 RESULTS_FILE = Path(os.environ.get("WSFAKE_DIFFERENTIAL_RESULTS", "build/differential-results.json"))
+#: How long a run waits for the server code to finish after the client is done.
+SERVER_GRACE = 10.0
+
+
+def results_file() -> Path:
+    """This process's results file (one per pytest-xdist worker; report.py merges them)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return RESULTS_FILE.with_suffix(f".{worker}.json") if worker else RESULTS_FILE
 
 
 class Trace:
@@ -66,161 +73,186 @@ class Trace:
     def received(self, message: str | bytes) -> None:
         self.add("recv", type(message).__name__, message if isinstance(message, str) else message.hex())
 
-    def opened(self, ws: Any) -> None:
-        response = ws.response
-        self.add("open", response.status_code, ws.subprotocol, _headers(response.headers))
 
-    def closed(self, ws: Any) -> None:
-        self.add("closed", ws.protocol.close_code, ws.protocol.close_reason)
-
-    def raised(self, exc: BaseException) -> None:
-        self.add("raised", *describe(exc))
-
-
-class ServerLog:
-    """What the server code (handler or app) observed; the same code runs for real and fake."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    def note(self, *event: Any) -> None:
-        self.events.append(list(event))
-
-
-SERVER = ServerLog()
-
-
-def describe(exc: BaseException) -> list[Any]:
-    """An exception as its qualified class name and the attributes a user can observe."""
-    cls = type(exc)
-    name = f"{cls.__module__}.{cls.__qualname__}"
-    if isinstance(exc, wsfake.ClientDisconnected) or cls.__name__ == "ClientDisconnected":
-        return ["<ASGI ClientDisconnected: OSError subclass>"]
-    if isinstance(exc, websockets.exceptions.ConnectionClosed):
-        frames = [None if f is None else [f.code, f.reason] for f in (exc.rcvd, exc.sent)]
-        return [name, *frames, exc.rcvd_then_sent]
-    if isinstance(exc, websockets.exceptions.InvalidStatus):
-        response = exc.response
-        return [name, response.status_code, bytes(response.body or b"").decode("latin-1"), _headers(response.headers)]
-    if isinstance(exc, OSError):
-        return [name, exc.errno]
-    return [name, str(exc)]
-
-
-def _headers(headers: Any) -> dict[str, list[str]]:
+def picked_headers(items: Any) -> dict[str, list[str]]:
+    """The compared headers of a response, from ``(name, value)`` pairs."""
     picked: dict[str, list[str]] = {}
-    for key, value in headers.raw_items():
+    for key, value in items:
         lowered = key.lower()
         if lowered in HEADERS_COMPARED or lowered.startswith("x-"):
             picked.setdefault(lowered, []).append(value)
     return picked
 
 
-Driver = Callable[[str, Trace], Awaitable[None]]
+def qualified(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 @dataclass
-class Scenario:
-    """One behaviour to compare: a client driver and the server it talks to."""
+class Client:
+    """A client library's side of the differential suite."""
 
     name: str
-    description: str
-    drive: Driver
-    handler: Any = None
-    app: Any = None
-    path: str = "/ws"
-    options: dict[str, Any] = field(default_factory=dict)
-    timeout: float = 15.0
+    kind: str  # "asyncio", "trio" or "thread"
+    version: str
+    drivers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: An exception the driver let out, as a trace event (class name and attributes).
+    describe: Callable[[BaseException], list[Any]] = lambda exc: [qualified(exc), str(exc)]
 
-    @property
-    def kind(self) -> str:
-        return "handler" if self.handler is not None else "asgi"
+    def driver(self, *names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register the decorated function as this client's driver for the named scenarios."""
 
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            for name in names or (fn.__name__,):
+                assert name not in self.drivers, name
+                self.drivers[name] = fn
+            return fn
 
-SCENARIOS: list[Scenario] = []
-
-
-def scenario(
-    description: str, *, handler: Any = None, app: Any = None, path: str = "/ws", **options: Any
-) -> Callable[[Driver], Driver]:
-    """Register the decorated driver as a scenario against ``handler`` or ``app``."""
-
-    def register(drive: Driver) -> Driver:
-        SCENARIOS.append(Scenario(drive.__name__, description, drive, handler, app, path, options))
-        return drive
-
-    return register
+        return register
 
 
-async def _drive(s: Scenario, url: str, server: str) -> Trace:
-    SERVER.events.clear()
-    trace = Trace()
+class Hung(AssertionError):
+    pass
 
-    async def drive() -> None:
-        try:
-            await s.drive(url, trace)
-        except Exception as exc:  # the client's own exceptions are part of the outcome
-            trace.raised(exc)
 
+def _run_driver(client: Client, drive: Callable[..., Any], url: str, trace: Trace, timeout: float, fake: Any) -> None:
+    """Run ``drive(url, trace)`` the way the client's code runs, inside ``fake`` (a patch target) if given."""
+
+    def record(exc: BaseException) -> None:
+        trace.add("raised", *client.describe(exc))
+
+    if client.kind == "asyncio":
+
+        async def main() -> None:
+            async def body() -> None:
+                try:
+                    await drive(url, trace)
+                except Exception as exc:  # the client's own exceptions are part of the outcome
+                    record(exc)
+
+            if fake is None:
+                await _bounded_asyncio(body(), timeout, url)
+                return
+            async with _patch(fake):
+                await _bounded_asyncio(body(), timeout, url)
+                await SERVER.wait_idle_async(SERVER_GRACE)
+
+        asyncio.run(main())
+    elif client.kind == "trio":
+        import trio
+
+        async def trio_main() -> None:
+            async def body() -> None:
+                try:
+                    with trio.fail_after(timeout):
+                        await drive(url, trace)
+                except trio.TooSlowError:
+                    raise Hung(f"hung for {timeout}s against {url}") from None
+                except Exception as exc:
+                    record(exc)
+
+            if fake is None:
+                await body()
+                return
+            async with _patch(fake):
+                await body()
+                await SERVER.wait_idle_async(SERVER_GRACE)
+
+        trio.run(trio_main)
+    else:
+
+        def body() -> None:
+            try:
+                drive(url, trace)
+            except Exception as exc:
+                record(exc)
+
+        if fake is None:
+            _bounded_thread(body, timeout, url)
+            return
+        with _patch(fake):
+            _bounded_thread(body, timeout, url)
+            SERVER.wait_idle(SERVER_GRACE)
+
+
+async def _bounded_asyncio(coroutine: Any, timeout: float, url: str) -> None:
     try:
-        await asyncio.wait_for(drive(), s.timeout)
+        await asyncio.wait_for(coroutine, timeout)
     except asyncio.TimeoutError:
-        # A hang is never an outcome to compare: it would make two hung runs look equal.
-        raise AssertionError(f"scenario {s.name!r} hung for {s.timeout}s against {server}") from None
-    return trace
+        raise Hung(f"hung for {timeout}s against {url}") from None
 
 
-def _outcome(trace: Trace) -> dict[str, Any]:
-    """The run's trace; called once the server has shut down, so its log is complete."""
-    return {"client": trace.client, "server": list(SERVER.events)}
+def _bounded_thread(body: Callable[[], None], timeout: float, url: str) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            body()
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="differential sync driver")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise Hung(f"hung for {timeout}s against {url}")
+    if errors:
+        raise errors[0]
 
 
-async def run_handler_real(s: Scenario) -> dict[str, Any]:
-    async with serve(s.handler, "127.0.0.1", 0, **s.options) as server:
-        port = server.sockets[0].getsockname()[1]
-        trace = await _drive(s, f"ws://127.0.0.1:{port}{s.path}", "websockets.serve")
-    return _outcome(trace)
+class _patch:
+    """patch_client for the fake run: server errors recorded, departure warnings ignored (a real server logs them)."""
 
+    def __init__(self, target: Any) -> None:
+        self._context = wsfake.patch_client({f"{FAKE_ORIGIN}/*": target}, raise_server_errors=False)
+        self._warnings = warnings.catch_warnings()
 
-async def run_asgi_real(s: Scenario, impl: str) -> dict[str, Any]:
-    if impl != "websockets":
-        return await _run_uvicorn(s, impl)
-    # uvicorn's legacy implementation warns about its own deprecation while it serves;
-    # under the suite's warnings-as-errors that would break the real server being compared.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return await _run_uvicorn(s, impl)
-
-
-async def _run_uvicorn(s: Scenario, impl: str) -> dict[str, Any]:
-    config = uvicorn.Config(s.app, host="127.0.0.1", port=0, ws=impl, log_level="critical", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.005)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        trace = await _drive(s, f"ws://127.0.0.1:{port}{s.path}", f"uvicorn ws={impl}")
-    finally:
-        server.should_exit = True
-        await task
-    return _outcome(trace)
-
-
-async def run_fake(s: Scenario) -> dict[str, Any]:
-    target = wsfake.Handler(s.handler, **s.options) if s.handler is not None else wsfake.ASGI(s.app, lifespan=False)
-    with warnings.catch_warnings():
-        # A real server logs an exception that mirrors the client's departure; wsfake warns about it.
+    def _enter(self) -> None:
+        self._warnings.__enter__()
         warnings.simplefilter("ignore", wsfake.ClientDepartureWarning)
-        async with wsfake.patch_client({"ws://127.0.0.1:8000/*": target}, raise_server_errors=False):
-            trace = await _drive(s, f"ws://127.0.0.1:8000{s.path}", "wsfake")
-    return _outcome(trace)
+
+    def __enter__(self) -> Any:
+        self._enter()
+        return self._context.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self._context.__exit__(*exc_info)
+        finally:
+            self._warnings.__exit__(*exc_info)
+
+    async def __aenter__(self) -> Any:
+        self._enter()
+        return await self._context.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        try:
+            await self._context.__aexit__(*exc_info)
+        finally:
+            self._warnings.__exit__(*exc_info)
+
+
+def _fake_target(scenario: Scenario) -> Any:
+    from servers import app, handler
+
+    if scenario.kind == "handler":
+        return wsfake.Handler(handler, **scenario.options)
+    return wsfake.ASGI(app, lifespan=False, **asgi_options(scenario.options))
+
+
+def _run(client: Client, scenario: Scenario, url: str, fake: Any) -> dict[str, Any]:
+    SERVER.reset()
+    trace = Trace()
+    _run_driver(client, client.drivers[scenario.name], url, trace, scenario.timeout, fake)
+    if fake is None and not SERVER.wait_idle(SERVER_GRACE):
+        raise Hung(f"the server code of {scenario.name!r} was still running {SERVER_GRACE}s after the client")
+    return {"client": trace.client, "server": list(SERVER.events)}
 
 
 @dataclass
 class Outcome:
+    client: Client
     scenario: Scenario
     real: dict[str, dict[str, Any]]
     fake: dict[str, Any]
@@ -236,10 +268,8 @@ class Outcome:
 
     @property
     def has_majority(self) -> bool:
-        return (
-            len(self.real) == 1
-            or Counter(json.dumps(t, sort_keys=True) for t in self.real.values()).most_common(1)[0][1] > 1
-        )
+        counts = Counter(json.dumps(t, sort_keys=True) for t in self.real.values())
+        return len(self.real) == 1 or counts.most_common(1)[0][1] > 1
 
     @property
     def disagreements(self) -> dict[str, str]:
@@ -265,31 +295,32 @@ def first_difference(expected: dict[str, Any], actual: dict[str, Any]) -> str:
     return "identical"
 
 
-async def run(s: Scenario) -> Outcome:
-    real: dict[str, dict[str, Any]] = {}
-    if s.kind == "handler":
-        real["websockets.serve"] = await run_handler_real(s)
-    else:
-        for impl in UVICORN_IMPLS:
-            real[f"uvicorn ws={impl}"] = await run_asgi_real(s, impl)
-    fake = await run_fake(s)
-    outcome = Outcome(s, real, fake)
+def run(servers: RealServers, client: Client, scenario: Scenario) -> Outcome:
+    real = {}
+    for name in real_server_names(scenario):
+        port = servers.port(name, scenario)
+        real[name] = _run(client, scenario, f"ws://127.0.0.1:{port}{scenario.path}", None)
+    fake = _run(client, scenario, f"{FAKE_ORIGIN}{scenario.path}", _fake_target(scenario))
+    outcome = Outcome(client, scenario, real, fake)
     _record(outcome)
     return outcome
 
 
 def _record(outcome: Outcome) -> None:
+    import uvicorn
+    import websockets
+
     s = outcome.scenario
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    results = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
-    results[s.name] = {
-        "description": s.description,
-        "kind": s.kind,
-        "client": f"websockets {websockets.__version__} (asyncio)",
+    path = results_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault(s.name, {"description": s.description, "kind": s.kind, "clients": {}})
+    results[s.name]["clients"][outcome.client.name] = {
+        "version": outcome.client.version,
         "real_servers": sorted(outcome.real),
         "passed": outcome.passed,
         "majority": outcome.has_majority,
         "disagreements": outcome.disagreements,
-        "versions": {"websockets": websockets.__version__, "uvicorn": uvicorn.__version__},
+        "servers": {"websockets": websockets.__version__, "uvicorn": uvicorn.__version__},
     }
-    RESULTS_FILE.write_text(json.dumps(results, indent=1, sort_keys=True))
+    path.write_text(json.dumps(results, indent=1, sort_keys=True))

@@ -11,7 +11,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from runner import SERVER
+from serverlog import SERVER
 
 
 def _params(target: str) -> tuple[str, dict[str, str]]:
@@ -22,6 +22,14 @@ def _params(target: str) -> tuple[str, dict[str, str]]:
 
 async def handler(ws: Any) -> None:
     """A ``websockets.serve`` handler; the same function runs under wsfake."""
+    SERVER.enter()
+    try:
+        await _handler(ws)
+    finally:
+        SERVER.exit()
+
+
+async def _handler(ws: Any) -> None:
     action, p = _params(ws.request.path)
     if action == "echo":
         async for message in ws:
@@ -124,7 +132,16 @@ async def deny(connection: Any, request: Any) -> Any:
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """A raw ASGI app; the same callable runs under uvicorn and under wsfake."""
-    assert scope["type"] == "websocket"
+    if scope["type"] != "websocket":
+        raise RuntimeError("no lifespan")
+    SERVER.enter()
+    try:
+        await _app(scope, receive, send)
+    finally:
+        SERVER.exit()
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     action, p = _params(scope["raw_path"].decode() + "?" + scope["query_string"].decode())
     connect = await receive()
     SERVER.note("event", connect["type"])
@@ -192,9 +209,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             await send({"type": "websocket.send", "text": "too late"})
         except OSError as exc:
-            from runner import describe
-
-            SERVER.note("send raised", describe(exc))
+            SERVER.note("send raised", "<ASGI ClientDisconnected: OSError subclass>" if isinstance(exc, OSError) else repr(exc))
     elif action == "count":
         await asyncio.sleep(float(p["delay"]))
         in_order = True
