@@ -26,7 +26,16 @@ from .._url import URL
 Undo = Callable[[], None]
 
 #: The adapters, in the order their hooks are installed.
-MODULES = ("websockets_asyncio", "websockets_legacy", "websockets_sync", "websockets_trio")
+MODULES = (
+    "websockets_asyncio",
+    "websockets_legacy",
+    "websockets_sync",
+    "websockets_trio",
+    "aiohttp",
+    "websocket_client",
+    "httpx_ws",
+    "trio_websocket",
+)
 
 
 class Destination(Protocol):

@@ -9,7 +9,16 @@ import importlib
 
 from runner import Client
 
-MODULES = ("websockets_asyncio",)
+MODULES = (
+    "websockets_asyncio",
+    "websockets_legacy",
+    "websockets_sync",
+    "websockets_trio",
+    "aiohttp",
+    "websocket_client",
+    "httpx_ws",
+    "trio_websocket",
+)
 
 
 def clients() -> list[Client]:
@@ -17,7 +26,9 @@ def clients() -> list[Client]:
     for name in MODULES:
         try:
             module = importlib.import_module(f"clients.{name}")
-        except ImportError:
-            continue
+        except ModuleNotFoundError as exc:
+            if exc.name == f"clients.{name}" or not exc.name or not exc.name.startswith("clients"):
+                continue  # no drivers for this client yet, or its library is not installed
+            raise
         found.append(module.CLIENT)
     return found

@@ -1,0 +1,15 @@
+"""Not served in memory yet: connections to routed addresses are stopped by the network guard."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import Dialer, Undo
+
+NAME = "websocket_client"
+MODULE = "websocket"
+SUPPORTED = "not yet"
+
+
+def install(module: ModuleType, dialer: Dialer) -> Undo:
+    return lambda: None
