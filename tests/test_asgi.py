@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -169,12 +170,17 @@ async def test_fastapi_echo_and_disconnect_event() -> None:
 
 
 async def test_fastapi_exception_before_accept_is_500_and_reraised() -> None:
+    async with wsfake.patch_client(app, raise_server_errors=False) as net:
+        with pytest.raises(InvalidStatus) as info:
+            await websockets.connect("ws://localhost:8000/ws/boom")
+    assert info.value.response.status_code == 500
+    assert info.value.response.body == b"Internal Server Error"
+    assert [str(e) for e in net.errors] == ["exception before accept"] and isinstance(net.errors[0], ValueError)
+    # Without raise_server_errors=False, the same error is raised when the context exits.
     with pytest.raises(ValueError, match="exception before accept"):
         async with wsfake.patch_client(app):
-            with pytest.raises(InvalidStatus) as info:
+            with pytest.raises(InvalidStatus):
                 await websockets.connect("ws://localhost:8000/ws/boom")
-            assert info.value.response.status_code == 500
-            assert info.value.response.body == b"Internal Server Error"
 
 
 @pytest.mark.parametrize("user", ["crash", "quit"])
@@ -258,11 +264,16 @@ async def test_lifespan_startup_failure_refuses_connections() -> None:
         await receive()
         await send({"type": "lifespan.startup.failed", "message": "database unreachable"})
 
-    with pytest.raises(RuntimeError, match="database unreachable"):
-        async with wsfake.patch_client(app):
-            for _ in range(2):
-                with pytest.raises(ConnectionRefusedError, match="failed to start"):
-                    await websockets.connect("ws://x/")
+    refusals: list[ConnectionRefusedError] = []
+    async with wsfake.patch_client(app, raise_server_errors=False) as net:
+        for _ in range(2):
+            with pytest.raises(ConnectionRefusedError) as info:
+                await websockets.connect("ws://x/")
+            refusals.append(info.value)
+    # Refused as a closed port is (errno ECONNREFUSED), naming the target and the startup error.
+    assert [r.errno for r in refusals] == [errno.ECONNREFUSED] * 2
+    assert all("failed to start" in str(r) and "database unreachable" in str(r) for r in refusals)
+    assert [str(e) for e in net.errors] == ["ASGI lifespan lifespan.startup.failed: database unreachable"]
 
 
 async def test_send_after_disconnect_raises_client_disconnected() -> None:
@@ -290,10 +301,12 @@ async def test_send_after_disconnect_raises_client_disconnected() -> None:
 
 async def test_wrong_message_order_is_an_app_error_with_uvicorns_message() -> None:
     script = [{"type": "websocket.send", "text": "before accept"}]
-    with pytest.raises(RuntimeError, match=r"Expected ASGI message 'websocket\.accept'"):
-        async with wsfake.patch_client(recording_app([], script)):
-            with pytest.raises(InvalidStatus):
-                await websockets.connect("ws://x/")
+    async with wsfake.patch_client(recording_app([], script), raise_server_errors=False) as net:
+        with pytest.raises(InvalidStatus) as info:
+            await websockets.connect("ws://x/")
+    assert info.value.response.status_code == 500
+    assert len(net.errors) == 1 and isinstance(net.errors[0], RuntimeError)
+    assert str(net.errors[0]).startswith("Expected ASGI message 'websocket.accept', 'websocket.close'")
 
 
 async def test_messages_sent_right_after_accept_arrive_before_the_close() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -86,10 +87,12 @@ async def test_sending_a_non_message_raises_a_clear_typeerror(bad: Any) -> None:
     async def handler(ws: ServerConnection) -> None:
         await ws.send(bad)
 
-    with pytest.raises(TypeError, match=r"dict-like|must be str, bytes"):
-        async with wsfake.patch_client(handler), websockets.connect(URL) as ws:
-            with pytest.raises(ConnectionClosedError):
-                await ws.recv()
+    async with wsfake.patch_client(handler, raise_server_errors=False) as net, websockets.connect(URL) as ws:
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+    assert [type(e) for e in net.errors] == [TypeError]
+    assert re.search(r"dict-like|must be str, bytes", str(net.errors[0]))
 
 
 async def test_handler_return_closes_1000_and_raise_closes_1011() -> None:
@@ -104,11 +107,11 @@ async def test_handler_return_closes_1000_and_raise_closes_1011() -> None:
             await ws.recv()
     assert ok.value.rcvd is not None and ok.value.rcvd.code == 1000
 
-    with pytest.raises(ValueError, match="handler bug"):
-        async with wsfake.patch_client(fails), websockets.connect(URL) as ws:
-            with pytest.raises(ConnectionClosedError) as err:
-                await ws.recv()
-            assert err.value.rcvd is not None and err.value.rcvd.code == 1011
+    async with wsfake.patch_client(fails, raise_server_errors=False) as net, websockets.connect(URL) as ws:
+        with pytest.raises(ConnectionClosedError) as err:
+            await ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1011
+    assert [str(e) for e in net.errors] == ["handler bug"] and isinstance(net.errors[0], ValueError)
 
 
 @pytest.mark.parametrize(

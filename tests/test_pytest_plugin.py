@@ -268,3 +268,190 @@ def test_summary_lines_merge_xdist_workers() -> None:
         f"wsfake: 7 connections to ws://localhost:8000 served in memory by app:app ({reason})",
         "wsfake: 1 connection served in memory through the wsfake fixture",
     ]
+
+
+LIFESPAN_APP = """
+from contextlib import asynccontextmanager
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+LOG = []
+
+
+@asynccontextmanager
+async def lifespan(app):
+    LOG.append("startup")
+    yield
+    LOG.append("shutdown")
+
+
+async def endpoint(websocket):
+    await websocket.accept()
+    message = await websocket.receive()
+    LOG.append(("app received", message["type"], message.get("code")))
+
+
+app = Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
+"""
+
+
+@pytest.mark.parametrize(
+    "runner",
+    ["pytest-asyncio strict", "pytest-asyncio auto", "anyio asyncio", "anyio trio"],
+)
+def test_the_fixture_exits_asynchronously_in_async_tests(pytester: pytest.Pytester, runner: str) -> None:
+    # A connection left open gets uvicorn's 1012, the app hears it, lifespan shutdown runs after:
+    # all on the test's own loop, before the test ends.
+    mark = {
+        "pytest-asyncio strict": "@pytest.mark.asyncio",
+        "pytest-asyncio auto": "",
+        "anyio asyncio": "@pytest.mark.anyio",
+        "anyio trio": "@pytest.mark.anyio",
+    }[runner]
+    backend = "trio" if runner == "anyio trio" else "asyncio"
+    pytester.makepyfile(lifespanapp=LIFESPAN_APP)
+    source = f"""
+import pytest
+from lifespanapp import LOG, app
+
+@pytest.fixture
+def anyio_backend():
+    return "{backend}"
+
+{mark}
+async def test_leaves_a_connection_open(wsfake):
+    from websockets.asyncio.client import connect
+    wsfake.route("ws://localhost:8000/*", app)
+    {"ws = await connect('ws://localhost:8000/ws')" if backend == "asyncio" else "pass"}
+    {"" if backend == "asyncio" else "from websockets.trio.client import connect as trio_connect"}
+    {"" if backend == "asyncio" else "ws = await trio_connect('ws://localhost:8000/ws').__aenter__()"}
+    pytest.client = ws
+
+def test_after():
+    assert LOG == ["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]
+    assert pytest.client.close_code == 1012
+"""
+    if backend == "trio":
+        pytest.importorskip("websockets.trio.client", reason="websockets.trio needs websockets 17")
+    mode = "auto" if runner == "pytest-asyncio auto" else "strict"
+    result = run(pytester, source, "-o", f"asyncio_mode={mode}")
+    result.assert_outcomes(passed=2)
+
+
+def test_the_tests_own_failure_is_reported_with_the_server_error_attached(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+import asyncio
+import pytest
+import websockets
+from handlers import broken
+
+@pytest.mark.wsfake(target=broken)
+@pytest.mark.asyncio
+async def test_fails_on_its_own(wsfake):
+    async with websockets.connect("ws://localhost:8000/chat") as ws:
+        await ws.send("hi")
+        with pytest.raises(websockets.exceptions.ConnectionClosedError):
+            await ws.recv()
+    assert 1 + 1 == 3, "the test's own assertion"
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E*AssertionError: the test's own assertion",
+            "*wsfake: meanwhile the server raised:*",
+            "*ValueError: handler bug in the server",
+        ]
+    )
+    assert "E   ValueError: handler bug in the server" not in result.stdout.str()
+
+
+def test_the_marker_alone_activates_the_fixture(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+import asyncio
+import pytest
+from handlers import echo, talk
+
+@pytest.mark.wsfake({"ws://localhost:8000/*": echo})
+def test_no_fixture_requested():
+    assert asyncio.run(talk("ws://localhost:8000/x")) == "hi"
+""",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["wsfake: 1 connection served in memory through the wsfake fixture"])
+
+
+def test_a_lone_function_in_the_marker_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+import pytest
+from handlers import echo
+
+@pytest.mark.wsfake(echo)
+def test_would_vanish(wsfake):
+    pass
+""",
+    )
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()
+    assert "is a coroutine object, not a test function" in output
+    assert "@pytest.mark.wsfake(target=handler)" in output
+
+
+def test_the_environment_does_not_change_an_explicit_patch(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # WSFAKE=on serves the configured routes and lets other URLs use the real network; inside an
+    # explicit patch_client, an unrouted URL is still refused.
+    monkeypatch.setenv("WSFAKE", "on")
+    ini = "wsfake_routes =\n    ws://localhost:8000/* = handlers:echo\n"
+    result = run(
+        pytester,
+        """
+import asyncio
+import pytest
+import wsfake
+from handlers import echo, talk
+
+def test_explicit_patch_refuses_unrouted():
+    with wsfake.patch_client({"ws://localhost:8001/*": echo}):
+        assert asyncio.run(talk("ws://localhost:8001/x")) == "hi"
+        assert asyncio.run(talk("ws://localhost:8000/x", "configured")) == "configured"
+        with pytest.raises(wsfake.NoRoute):
+            asyncio.run(talk("ws://localhost:8002/x"))
+""",
+        ini=ini,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_session_scoped_patch_serves_function_scoped_loops(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(lifespanapp=LIFESPAN_APP.replace("message = await websocket.receive()", "await websocket.send_text('hi'); message = await websocket.receive()"))
+    source = """
+import pytest
+import websockets
+import wsfake
+from lifespanapp import LOG, app
+
+@pytest.fixture(scope="session")
+def network():
+    with wsfake.patch_client({"ws://localhost:8000/*": app}) as net:
+        yield net
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("n", [1, 2])
+async def test_talk(network, n):
+    async with websockets.connect("ws://localhost:8000/ws") as ws:
+        assert await ws.recv() == "hi"
+
+def test_each_loop_had_its_own_server(network):
+    assert LOG.count("startup") == 2 and LOG.count("shutdown") == 2
+    assert network.errors == []
+"""
+    result = run(pytester, source)
+    result.assert_outcomes(passed=3)

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
 import os
 import re
@@ -71,6 +73,7 @@ class Fallback:
 
 _FALLBACK = pytest.StashKey[Fallback]()
 _NETWORKS = pytest.StashKey[list[Network]]()
+_ORIGINAL_OBJ = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -178,6 +181,52 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
+def _is_async_test(item: pytest.Item) -> bool:
+    return inspect.iscoroutinefunction(getattr(item, "obj", None))
+
+
+def _exit_inside_test(item: pytest.Item, context: patch_client) -> None:
+    """Make an async test leave ``context`` asynchronously, at the end of its own body, on its own loop.
+
+    pytest-asyncio and anyio run ``item.obj`` on the test's loop; wrapping it
+    means lifespan shutdown, close handshakes and server tasks are awaited
+    there (a fixture's teardown runs after the loop has stopped running the test).
+    """
+    test = item.obj  # type: ignore[attr-defined]
+
+    @functools.wraps(test)
+    async def run_then_exit(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await test(*args, **kwargs)
+        except BaseException as exc:
+            if context._entered:
+                await context.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if context._entered:
+            await context.__aexit__(None, None, None)
+        return result
+
+    item.obj = run_then_exit  # type: ignore[attr-defined]
+    item.stash.setdefault(_ORIGINAL_OBJ, test)
+
+
+def _enter(request: pytest.FixtureRequest, context: patch_client) -> Network:
+    network = context.__enter__()
+    _networks(request.node).append(network)
+    if _is_async_test(request.node):
+        _exit_inside_test(request.node, context)
+    return network
+
+
+def _leave(request: pytest.FixtureRequest, context: patch_client) -> None:
+    original = request.node.stash.get(_ORIGINAL_OBJ, None)
+    if original is not None:
+        request.node.obj = original  # type: ignore[attr-defined]
+        del request.node.stash[_ORIGINAL_OBJ]
+    if context._entered:
+        context.__exit__(None, None, None)
+
+
 @pytest.fixture(autouse=True)
 def _wsfake_fallback(request: pytest.FixtureRequest) -> Iterator[None]:
     """Serve the configured patterns in memory for this test, when the mode says so."""
@@ -187,18 +236,25 @@ def _wsfake_fallback(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     context = patch_client()
-    network = context.__enter__()
-    routes = [(route, network.route(route.pattern, route.target)) for route in in_memory]
-    network.pass_through(lambda url: True)  # everything else keeps using the real network
-    _networks(request.node).append(network)
+    # Everything else keeps using the real network, unless an explicit patch_client is active too.
+    context.network.pass_unrouted = True
+    routes = [(route, context.network.route(route.pattern, route.target)) for route in in_memory]
+    _enter(request, context)
     try:
         yield
     finally:
         try:
-            context.__exit__(None, None, None)
+            _leave(request, context)
         finally:
             for configured, route in routes:
                 configured.connections += route.call_count
+
+
+@pytest.fixture(autouse=True)
+def _wsfake_marker(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.wsfake(...)`` activates the ``wsfake`` fixture even when the test does not request it."""
+    if request.node.get_closest_marker("wsfake") is not None and "wsfake" not in request.fixturenames:
+        request.getfixturevalue("wsfake")
 
 
 @pytest.fixture
@@ -206,9 +262,10 @@ def wsfake(request: pytest.FixtureRequest) -> Iterator[Network]:
     """An active in-memory network for this test; add routes with ``wsfake.route(pattern, target)``.
 
     ``@pytest.mark.wsfake(target=app)`` or ``@pytest.mark.wsfake({pattern: target})``,
-    with ``assert_server_errors=True``, ``assert_all_routes_called=False`` and
-    network options, configures it. (A lone callable cannot be passed positionally:
-    pytest would apply the marker to it.)
+    with ``assert_server_errors=True``, ``assert_all_routes_called=False``,
+    ``raise_departure_errors=False`` and network options, configures it. In an
+    async test (pytest-asyncio or anyio) the network is closed at the end of the
+    test, on its loop: lifespan shutdown runs and server tasks are awaited.
     """
     marker = request.node.get_closest_marker("wsfake")
     args: tuple[Any, ...] = marker.args if marker else ()
@@ -219,13 +276,12 @@ def wsfake(request: pytest.FixtureRequest) -> Iterator[Network]:
     check_errors = options.pop("assert_server_errors", True)
     check_called = options.pop("assert_all_routes_called", False)
     context = patch_client(*args, raise_server_errors=check_errors, **options)
-    network = context.__enter__()
-    _networks(request.node).append(network)
+    network = _enter(request, context)
     try:
         yield network
     finally:
         try:
-            context.__exit__(None, None, None)
+            _leave(request, context)
         finally:
             request.config.stash[_FALLBACK].fixture_connections += sum(r.call_count for r in network.routes)
     if check_called:
@@ -244,11 +300,32 @@ def _networks(item: pytest.Item) -> list[Network]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    """Fail the test itself when a server-side exception happened while it ran."""
-    result = yield
+    """Fail the test itself when a server-side exception happened while it ran.
+
+    If the test already failed, its own exception is the one reported: the
+    server errors are attached to it as notes.
+    """
+    try:
+        result = yield
+    except BaseException as exc:
+        for network in item.stash.get(_NETWORKS, []):
+            network.report(exc)
+        raise
     for network in item.stash.get(_NETWORKS, []):
-        network.raise_errors()
+        network.report()
     return result
+
+
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
+    """Explain a test that a lone function in ``@pytest.mark.wsfake(fn)`` turned into a coroutine object."""
+    if not inspect.iscoroutine(obj) or not collector.funcnamefilter(name):  # type: ignore[attr-defined]
+        return
+    obj.close()
+    raise pytest.UsageError(
+        f"{collector.nodeid}::{name} is a coroutine object, not a test function. A lone function in a marker, as "
+        "in @pytest.mark.wsfake(handler), makes pytest apply the marker to that function and call it with the "
+        "test: write @pytest.mark.wsfake(target=handler) (or {pattern: handler})."
+    )
 
 
 @pytest.hookimpl(wrapper=True)

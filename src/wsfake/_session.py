@@ -203,6 +203,9 @@ class ServerSession:
             end = self._head.find(b"\r\n\r\n")
             if end >= 0:
                 head = bytes(self._head[:end])
+                if head[:8].upper() == b"CONNECT ":
+                    self._tunnel(head, bytes(self._head[end + 4 :]))
+                    return
                 self.raw_headers = _parse_header_block(head)
                 self.method, self.target, self.http_version = _request_line(head)
                 del self._head[:]
@@ -220,6 +223,22 @@ class ServerSession:
                 # answer (websockets.serve runs process_request first; the checks then refuse it).
                 self.handshake_error = str(exc)
                 self._on_request(None)
+
+    def _tunnel(self, head: bytes, rest: bytes) -> None:
+        """Answer a client that reaches the server through an HTTP proxy, as the proxy would.
+
+        The client library's own proxy code runs: it asks for a tunnel with
+        ``CONNECT`` and, once answered 200, speaks WebSocket through it. In
+        memory the server is the other end of the tunnel.
+        """
+        self.call._note(f"through an HTTP proxy: {head.split(b' ')[1].decode('latin-1')} tunnelled")
+        del self._head[:]
+        try:
+            self._write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        except ConnectionLost:
+            return
+        if rest:
+            self._receive_handshake(rest)
 
     def _on_request(self, event: Request | None) -> None:
         self.request = event

@@ -3,12 +3,16 @@
 A client module's wrapper decides where a connection goes (it knows the URL)
 and marks the current context with the destination; the library's own code
 then runs unchanged (its argument checks, ``ssl``/``server_hostname``
-handling, host/port overrides) until it calls ``loop.create_connection``. The
-class-level hook on :class:`asyncio.BaseEventLoop` serves that one call in
-memory: it checks the arguments against ``create_connection``'s real
-signature (so a wrong keyword fails as on the network), builds the library's
-protocol with ``protocol_factory()`` and connects it to an in-memory transport.
-Any other ``create_connection`` call in the process goes to the original.
+handling, host/port overrides, its proxy code) until it calls
+``loop.create_connection``. The class-level hook on
+:class:`asyncio.BaseEventLoop` serves that one call in memory: it checks the
+arguments against ``create_connection``'s real signature (so a wrong keyword
+fails as on the network), builds the library's protocol with
+``protocol_factory()`` and connects it to an in-memory transport. When the
+library goes through an HTTP proxy, that connection is the tunnel: the server
+side answers its ``CONNECT`` as a proxy would. ``start_tls`` on an in-memory
+transport returns it as it is (``wss://`` is served without TLS). Any other
+call in the process goes to the original.
 """
 
 from __future__ import annotations
@@ -78,14 +82,30 @@ _create_connection.__name__ = "create_connection"
 _create_connection.__qualname__ = "BaseEventLoop.create_connection"
 
 
+async def _start_tls(self: asyncio.BaseEventLoop, transport: Any, protocol: Any, *args: Any, **kwargs: Any) -> Any:
+    if isinstance(transport, AsyncioTransport):
+        check_arguments(_original_start_tls, self, transport, protocol, *args, **kwargs)
+        transport.set_protocol(protocol)
+        return transport  # served in memory: no TLS
+    return await _original_start_tls(self, transport, protocol, *args, **kwargs)
+
+
+_start_tls.__name__ = "start_tls"
+_start_tls.__qualname__ = "BaseEventLoop.start_tls"
+_original_start_tls: Any = None
+
+
 def install_loop_hook() -> Callable[[], None]:
     """Install the hook on ``asyncio.BaseEventLoop.create_connection`` (reference-counted); returns the undo."""
     global _users, _original
     with _lock:
         if _users == 0:
+            global _original_start_tls
             _original = vars(asyncio.BaseEventLoop)["create_connection"]
+            _original_start_tls = vars(asyncio.BaseEventLoop)["start_tls"]
             _create_connection.__wrapped__ = _original  # type: ignore[attr-defined]
             asyncio.BaseEventLoop.create_connection = _create_connection  # type: ignore[method-assign]
+            asyncio.BaseEventLoop.start_tls = _start_tls  # type: ignore[method-assign]
         _users += 1
     done = False
 
@@ -99,6 +119,7 @@ def install_loop_hook() -> Callable[[], None]:
             _users -= 1
             if _users == 0:
                 asyncio.BaseEventLoop.create_connection = _original  # type: ignore[method-assign]
+                asyncio.BaseEventLoop.start_tls = _original_start_tls  # type: ignore[method-assign]
 
     return undo
 

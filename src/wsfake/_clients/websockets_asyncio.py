@@ -6,16 +6,14 @@ from 17.0 on, ``create_connection`` before. The wrapper routes the address the
 library will connect to (the URI's, or the ``host``/``port`` keywords), then
 runs the library's own method; the event-loop hook serves its
 ``loop.create_connection`` call in memory, so websockets' own checks,
-handshake, framing, keepalive and close handshake run unchanged. A proxy
-(configured or from the environment) is not used for a routed URL: there is no
-network to cross.
+handshake, framing, keepalive and close handshake run unchanged. Through a
+configured HTTP proxy (or one from the environment), the in-memory server
+answers the tunnel request as the proxy would.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -34,24 +32,6 @@ def target_url(ws_uri: Any, kwargs: dict[str, Any]) -> URL:
     host = kwargs.get("host") or ws_uri.host
     port = kwargs.get("port") or ws_uri.port
     return URL("wss" if ws_uri.secure else "ws", normalize_host(str(host)), int(port), path or "/", query)
-
-
-@contextlib.contextmanager
-def without_proxy(connect: Any) -> Iterator[None]:
-    """Skip the proxy for a connection served in memory (after letting websockets validate it)."""
-    proxy = getattr(connect, "proxy", None)
-    if proxy is None:
-        yield
-        return
-    if isinstance(proxy, str):
-        from websockets.uri import parse_proxy
-
-        parse_proxy(proxy)  # a malformed proxy URL fails here as it would on the network
-    connect.proxy = None
-    try:
-        yield
-    finally:
-        connect.proxy = proxy
 
 
 def install(module: ModuleType, dialer: Dialer) -> Undo:
@@ -79,7 +59,7 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
             factory = self.factory if hasattr(self, "factory") else self.protocol_factory
             _, connection = await open_transport(loop, destination, lambda: factory(ws_uri))
             return connection
-        with serving(destination), without_proxy(self):
+        with serving(destination):
             return await original(self)
 
     open_in_memory.__wrapped__ = original  # type: ignore[attr-defined]

@@ -29,7 +29,6 @@ from .._blocking import BlockingSocket, Selector
 from .._url import URL, normalize_host
 from . import Destination, Dialer, Undo
 from ._asyncio import check_arguments
-from .websockets_asyncio import without_proxy
 
 NAME = "websockets (sync)"
 MODULE = "websockets.sync.client"
@@ -131,8 +130,7 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
                     return original_open(self, deadline)
             token = _pending.set(destination)
             try:
-                with without_proxy(self):
-                    return original_open(self, deadline)
+                return original_open(self, deadline)
             finally:
                 _pending.reset(token)
 

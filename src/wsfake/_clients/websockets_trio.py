@@ -14,7 +14,7 @@ from typing import Any
 from .._trio_stream import is_trio_stream
 from . import Dialer, Undo
 from ._trio import install_trio_hook, serving
-from .websockets_asyncio import target_url, without_proxy
+from .websockets_asyncio import target_url
 
 NAME = "websockets (trio)"
 MODULE = "websockets.trio.client"
@@ -35,7 +35,7 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
         if destination is None:
             with dialer.allow_real(url.host, url.port):
                 return await open_original(self)
-        with serving(destination), without_proxy(self):
+        with serving(destination):
             return await open_original(self)
 
     async def enable_tls(self: Any, stream: Any) -> Any:

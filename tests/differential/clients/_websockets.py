@@ -34,6 +34,11 @@ def opened(trace: Trace, ws: Any) -> None:
     trace.add("open", response.status_code, ws.subprotocol, _headers(response))
 
 
+def opened_legacy(trace: Trace, ws: Any) -> None:
+    """The legacy client keeps the response headers, not the response (its status is always 101)."""
+    trace.add("open", ws.subprotocol, picked_headers(ws.response_headers.raw_items()))
+
+
 def closed(trace: Trace, ws: Any) -> None:
     # close_code lives on the connection from websockets 15, on .protocol before.
     source = ws if hasattr(ws, "close_code") else ws.protocol

@@ -1,0 +1,282 @@
+"""Leaving a network: the body's failure wins, departures are not errors, and stopping goes as uvicorn stops."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import pytest
+import websockets
+from fastapi import FastAPI, WebSocket
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+
+import wsfake
+from wsfake import ServerConnection
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
+
+pytestmark = pytest.mark.asyncio
+
+URL = "ws://localhost:8000/ws"
+
+
+async def broken(ws: ServerConnection) -> None:
+    await ws.recv()
+    raise ValueError("server bug")
+
+
+def notes(exc: BaseException) -> str:
+    return "\n".join(getattr(exc, "__notes__", []))
+
+
+# A. The body's exception always wins
+
+
+@pytest.mark.parametrize("form", ["async with", "with"])
+async def test_the_bodys_failure_propagates_unchanged_with_the_server_error_attached(form: str) -> None:
+    own_failure = AssertionError("the test's own assertion")
+
+    async def body() -> None:
+        async with websockets.connect(URL) as ws:
+            await ws.send("trigger")
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv()
+        raise own_failure
+
+    with pytest.raises(AssertionError) as info:
+        if form == "with":
+            with wsfake.patch_client(broken):
+                await body()
+        else:
+            async with wsfake.patch_client(broken):
+                await body()
+    assert info.value is own_failure
+    assert "wsfake: meanwhile the server raised" in notes(info.value)
+    assert "ValueError: server bug" in notes(info.value)
+    assert 'raise ValueError("server bug")' in notes(info.value)  # with the server's traceback
+
+
+async def test_the_clients_own_exception_wins_too() -> None:
+    async def never_answers(ws: ServerConnection) -> None:
+        await ws.recv()
+        raise KeyError("server side")
+
+    with pytest.raises(TimeoutError) as info:
+        async with wsfake.patch_client(never_answers), websockets.connect(URL) as ws:
+            await ws.send("x")
+            async with asyncio.timeout(0.05) if hasattr(asyncio, "timeout") else anyio.fail_after(0.05):
+                await asyncio.Event().wait()
+    assert "KeyError: 'server side'" in notes(info.value)
+
+
+async def test_without_a_body_failure_server_errors_are_raised() -> None:
+    with pytest.raises(ValueError, match="server bug") as info:
+        async with wsfake.patch_client(broken), websockets.connect(URL) as ws:
+            await ws.send("trigger")
+            with pytest.raises(ConnectionClosedError):
+                await ws.recv()
+    assert not notes(info.value)
+
+
+async def test_several_server_errors_are_raised_as_a_group() -> None:
+    with pytest.raises(ExceptionGroup) as info:
+        async with wsfake.patch_client(broken):
+            for _ in range(2):
+                async with websockets.connect(URL) as ws:
+                    await ws.send("trigger")
+                    with pytest.raises(ConnectionClosedError):
+                        await ws.recv()
+    assert [str(e) for e in info.value.exceptions] == ["server bug", "server bug"]
+
+
+# A. Exceptions that only mirror the client's normal departure
+
+tutorial = FastAPI()
+
+
+@tutorial.websocket("/ws")
+async def tutorial_endpoint(websocket: WebSocket) -> None:
+    # FastAPI's tutorial: no `except WebSocketDisconnect`.
+    await websocket.accept()
+    while True:
+        data = await websocket.receive_text()
+        await websocket.send_text(f"echo: {data}")
+
+
+async def reader(ws: ServerConnection) -> None:
+    while True:
+        await ws.send(f"echo: {await ws.recv()}")
+
+
+@pytest.mark.parametrize("target", [tutorial, reader], ids=["fastapi-tutorial", "handler-recv-loop"])
+async def test_an_error_mirroring_a_normal_close_is_a_warning_not_a_failure(target: Any) -> None:
+    with pytest.warns(wsfake.ClientDepartureWarning, match="only because the client left normally") as warned:
+        async with wsfake.patch_client(target) as net, websockets.connect(URL) as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "echo: hi"
+    assert net.errors == []
+    assert [type(e).__name__ for e in net.departures] == [
+        "WebSocketDisconnect" if target is tutorial else "ConnectionClosedOK"
+    ]
+    assert len(warned) == 1
+    entry = net.routes[0].calls.last.transcript[-1]
+    assert (entry.direction, entry.kind) == ("!", "departure")
+
+
+async def test_raise_departure_errors_makes_them_fail() -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):
+        async with wsfake.patch_client(tutorial, raise_departure_errors=True), websockets.connect(URL) as ws:
+            await ws.send("hi")
+            await ws.recv()
+
+
+async def test_an_error_after_an_abnormal_close_still_fails() -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as info:
+        async with wsfake.patch_client(tutorial):
+            ws = await websockets.connect(URL)
+            await ws.close(4000, "client crashed")
+    assert info.value.code == 4000
+
+
+# B. Stopping as uvicorn (ASGI) and websockets.serve (handlers) stop
+
+
+def shutdown_app(log: list[Any]) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.append("startup")
+        yield
+        log.append("shutdown")
+
+    async def endpoint(websocket: Any) -> None:
+        await websocket.accept()
+        message = await websocket.receive()
+        log.append(("app received", message["type"], message.get("code")))
+
+    return Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
+
+
+async def parked(ws: ServerConnection) -> None:
+    try:
+        await ws.recv()
+    except ConnectionClosed as exc:
+        parked.log.append(("handler saw", exc.sent.code if exc.sent else None))  # type: ignore[attr-defined]
+
+
+parked.log = []  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("form", ["async with", "with"])
+@pytest.mark.parametrize("kind", ["asgi", "handler"])
+async def test_exit_closes_live_connections_as_the_real_server_stops(kind: str, form: str) -> None:
+    # ASGI: 1012 as all three uvicorn implementations send it, the app hearing it at once, then
+    # lifespan shutdown. Handlers: 1001, as websockets.serve. The sync exit inside a running loop
+    # sends the same close frame: the client sees the same thing.
+    log: list[Any] = []
+    parked.log = log  # type: ignore[attr-defined]
+    target = shutdown_app(log) if kind == "asgi" else parked
+    if form == "with":
+        with wsfake.patch_client(target):
+            ws = await websockets.connect(URL)
+    else:
+        async with wsfake.patch_client(target):
+            ws = await websockets.connect(URL)
+    expected = 1012 if kind == "asgi" else 1001
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.recv()
+    assert info.value.rcvd is not None and (info.value.rcvd.code, info.value.rcvd.reason) == (expected, "")
+    if form == "with":
+        return  # the server side finishes on the loop's next turns: a sync exit cannot await it
+    if kind == "asgi":
+        assert log == ["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]
+    else:
+        assert log == [("handler saw", 1001)]
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
+
+
+async def test_a_client_reconnecting_during_exit_is_refused() -> None:
+    # The handler goes on after its 1001 until the client has tried to reconnect: that attempt
+    # happens while the exit waits for the server side, when the server no longer accepts.
+    attempted = asyncio.Event()
+    attempts: list[BaseException] = []
+
+    async def lingering(ws: ServerConnection) -> None:
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        await attempted.wait()
+
+    async def reconnect_when_closed(ws: Any) -> None:
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        try:
+            await websockets.connect(URL)
+        except ConnectionRefusedError as exc:
+            attempts.append(exc)
+        finally:
+            attempted.set()
+
+    async with wsfake.patch_client(lingering):
+        ws = await websockets.connect(URL)
+        client = asyncio.get_running_loop().create_task(reconnect_when_closed(ws))
+    await client
+    assert len(attempts) == 1 and "the server is stopping" in str(attempts[0])
+    assert attempts[0].errno == errno.ECONNREFUSED
+
+
+async def test_a_handshake_whose_client_gave_up_does_not_delay_the_exit() -> None:
+    async def hang(connection: ServerConnection, request: Any) -> None:
+        await asyncio.Event().wait()
+
+    with anyio.fail_after(5):  # far below shutdown_timeout: the exit must not wait for it
+        async with wsfake.patch_client(shutdown_timeout=60) as net:
+            net.route(URL, parked, process_request=hang, open_timeout=None)
+            with pytest.raises(TimeoutError):
+                await websockets.connect(URL, open_timeout=0.05)
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
+
+
+async def test_a_handshake_in_progress_at_exit_is_answered_503() -> None:
+    # websockets.serve lets a handshake in progress finish, then answers 503. An open connection's
+    # handler hears the shutdown's 1001 and only then lets the slow handshake finish.
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    outcome: list[BaseException] = []
+
+    async def slow(connection: ServerConnection, request: Any) -> None:
+        if request.path == "/slow":
+            entered.set()
+            await release.wait()
+
+    async def releases_on_shutdown(ws: ServerConnection) -> None:
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        release.set()
+
+    async def attempt() -> None:
+        try:
+            await websockets.connect("ws://localhost:8000/slow")
+        except websockets.exceptions.InvalidStatus as exc:
+            outcome.append(exc)
+
+    async with wsfake.patch_client() as net:
+        net.route("ws://localhost:8000/*", releases_on_shutdown, process_request=slow)
+        ws = await websockets.connect(URL)
+        client = asyncio.get_running_loop().create_task(attempt())
+        await entered.wait()
+    await client
+    assert ws.close_code == 1001
+    assert len(outcome) == 1
+    response = outcome[0].response  # type: ignore[attr-defined]
+    assert (response.status_code, response.body) == (503, b"Server is shutting down.\n")
