@@ -253,3 +253,43 @@ async def test_sync_context_inside_async_code_leaves_no_task() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
+
+
+async def test_routing_follows_the_address_the_library_connects_to() -> None:
+    # websockets.connect(uri, host=..., port=...) connects to host:port and sends Host from the URI.
+    async with wsfake.patch_client() as net:
+        route = net.route("ws://127.0.0.1:9000/*", echo)
+        async with websockets.connect("ws://chat.example.com/ws", host="127.0.0.1", port=9000) as ws:
+            await ws.send("via the override")
+            assert await ws.recv() == "via the override"
+        with pytest.raises(wsfake.NoRoute):
+            await websockets.connect("ws://chat.example.com/ws")
+    assert route.calls.last.header("host") == "chat.example.com"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"ssl": None}, ValueError, "ssl=None is incompatible with a wss:// URI"),
+        ({"proxy": "ftp://proxy.local"}, websockets.exceptions.InvalidProxy, "scheme ftp isn't supported"),
+        ({"proxy": "http://proxy.local", "proxy_ssl": True}, ValueError, "proxy_ssl argument is incompatible"),
+        ({"no_such_option": 1}, TypeError, "no_such_option"),
+    ],
+)
+async def test_the_librarys_own_checks_still_raise(kwargs: dict[str, Any], error: type, message: str) -> None:
+    if "proxy" in kwargs and not hasattr(websockets.exceptions, "InvalidProxy"):
+        pytest.skip("proxies arrived in websockets 15")
+    async with wsfake.patch_client(echo):
+        with pytest.raises(error, match=message):
+            await websockets.connect("wss://localhost:8000/ws", **kwargs)
+
+
+async def test_a_routed_url_through_an_http_proxy_is_tunnelled_in_memory() -> None:
+    if not hasattr(websockets.exceptions, "InvalidProxy"):
+        pytest.skip("proxies arrived in websockets 15")
+    async with wsfake.patch_client({"wss://api.example.com/*": echo}) as net:
+        async with websockets.connect("wss://api.example.com/feed", proxy="http://proxy.local:3128") as ws:
+            await ws.send("through the tunnel")
+            assert await ws.recv() == "through the tunnel"
+    notes = [entry.data for entry in net.routes[0].calls.last.transcript if entry.kind == "note"]
+    assert notes == ["through an HTTP proxy: api.example.com:443 tunnelled"]

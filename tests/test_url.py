@@ -1,9 +1,11 @@
 """URL parsing and route patterns."""
 
 import re
+import warnings
 
 import pytest
 
+import wsfake
 from wsfake import URL, InvalidURL, Pattern, PatternError
 
 
@@ -74,3 +76,36 @@ def test_malformed_patterns_are_explained(bad: str, message: str) -> None:
 def test_pattern_of_wrong_type() -> None:
     with pytest.raises(PatternError, match="URL string, a compiled regex or a predicate"):
         Pattern(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pattern_host", ["localhost", "127.0.0.1", "[::1]"])
+@pytest.mark.parametrize("url_host", ["localhost", "127.0.0.1", "[::1]"])
+def test_loopback_names_are_one_host(pattern_host: str, url_host: str) -> None:
+    # One server on loopback answers all three; so does a route for any of them.
+    assert Pattern(f"ws://{pattern_host}:8000/*").matches(URL.parse(f"ws://{url_host}:8000/ws"))
+    assert not Pattern(f"ws://{pattern_host}:8000/*").matches(URL.parse("ws://example.com:8000/ws"))
+
+
+def test_non_ascii_hosts_compare_in_their_idna_form() -> None:
+    url = URL.parse("ws://bücher.example/ws")
+    assert url.host == "xn--bcher-kva.example"
+    assert Pattern("ws://bücher.example/*").matches(url)
+    assert Pattern("ws://xn--bcher-kva.example/*").matches(URL("ws", "xn--bcher-kva.example", 80, "/", ""))
+
+
+def test_a_route_shadowed_by_an_earlier_one_is_reported() -> None:
+    net = wsfake.Network()
+    net.route("ws://localhost:*/*", echo_target)
+    with pytest.warns(wsfake.ShadowedRouteWarning, match=r"route ws://localhost:8000/ws can never serve"):
+        net.route("ws://localhost:8000/ws", echo_target)
+    net2 = wsfake.Network()
+    net2.route("ws://localhost:8000/ws", echo_target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net2.route("ws://localhost:8000/*", echo_target)  # more general after more specific: fine
+        net2.route("wss://localhost:8000/ws", echo_target)  # another scheme
+        net2.route(re.compile("ws://localhost:8000/.*"), echo_target)  # a regex cannot be compared: not reported
+
+
+async def echo_target(ws: wsfake.ServerConnection) -> None:
+    await ws.send("x")
