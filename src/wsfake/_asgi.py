@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 
 from ._exceptions import ClientDisconnected
+from ._handshake import Refusal, check_request, failed
 from ._host import EventLike, Host, Spawned, Timer
 from ._session import ConnectionLost, ServerSession, Sink
 
@@ -40,9 +41,7 @@ NORMAL_DEPARTURE = frozenset({1000, 1001, 1005})
 
 def build_scope(session: ServerSession, *, root_path: str, state: dict[str, Any]) -> dict[str, Any]:
     """The ``websocket`` scope for the request the session has read, as uvicorn builds it."""
-    request = session.request
-    assert request is not None
-    raw_path, _, query_string = request.target.partition("?")
+    raw_path, _, query_string = session.target.partition("?")
     headers = [(name.lower(), value) for name, value in session.raw_headers]
     subprotocols: list[str] = []
     for name, value in headers:
@@ -110,6 +109,17 @@ class ASGIConnection(Sink):
     # Events from the session
 
     def on_request(self) -> None:
+        session = self.session
+        headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in session.raw_headers]
+        refusal = check_request(session.method, session.http_version, headers)
+        if refusal is None and session.request is None:
+            refusal = Refusal(400, failed(session.handshake_error or "invalid request"))
+        if refusal is not None:
+            # uvicorn's websockets protocol answers a broken upgrade itself; the app never runs.
+            self.handshake_complete = self.close_sent = True
+            extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in refusal.headers]
+            session.reject(refusal.status, [], refusal.body.encode(), trailing=extra)
+            return
         scope = build_scope(self.session, root_path=self.root_path, state=self.state)
         self._queue.append({"type": "websocket.connect"})
         self.task = self.host.spawn(lambda: self._run(scope), f"wsfake ASGI {self.call.url}")

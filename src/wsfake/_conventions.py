@@ -90,7 +90,14 @@ class Conventions:
                 headers.append((name, self.server_header))
         return headers
 
-    def reject_response(self, status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> bytes:
+    def reject_response(
+        self,
+        status: int,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        trailing: Sequence[tuple[bytes, bytes]] = (),
+    ) -> bytes:
         """An HTTP answer instead of the upgrade, with the defaults both real servers add."""
         names = {name.lower() for name, _ in headers}
         out = list(headers)
@@ -102,6 +109,7 @@ class Conventions:
         ):
             if name.lower() not in names:
                 out.append((name, value))
+        out.extend(trailing)
         if self.server_header_on_rejects and self.server_header is not None and b"server" not in names:
             out.append((b"Server", self.server_header))
         return serialize_response(status, out, body)

@@ -103,8 +103,10 @@ def check_request(
         return Refusal(400, failed(_reason("InvalidHeader", "Sec-WebSocket-Key", "multiple values")))
     try:
         raw_key = base64.b64decode(keys[0].encode(), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raw_key = b""
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        # websockets chains the decoding error's own words after its reason.
+        reason = _reason("InvalidHeaderValue", "Sec-WebSocket-Key", keys[0])
+        return Refusal(400, failed(f"{reason}; {exc}"))
     if len(raw_key) != 16:
         return Refusal(400, failed(_reason("InvalidHeaderValue", "Sec-WebSocket-Key", keys[0])))
     versions = headers.get_all("Sec-WebSocket-Version")

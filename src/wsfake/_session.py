@@ -333,11 +333,23 @@ class ServerSession:
         self.close_transport()
 
     def _failure_reason(self, code: int, wsproto_reason: str) -> str:
-        """The close reason the real server sends for a frame wsproto rejected."""
+        """The close reason the real server sends for a frame wsproto rejected.
+
+        Both real servers word protocol errors as websockets' protocol does. An
+        invalid UTF-8 text message is the exception: uvicorn decodes it itself
+        (``conventions.invalid_utf8_reason``), while a close frame's reason is
+        checked by the protocol, in websockets' words, by both.
+        """
         if code == 1007:
             match = _DECODE_ERROR.search(wsproto_reason)
             if match:
-                return self.conventions.invalid_utf8_reason(int(match[1]), match[2])
+                position, reason = int(match[1]), match[2]
+                if wsproto_reason.startswith("Error decoding CLOSE reason"):
+                    return f"{reason} at position {position}"
+                return self.conventions.invalid_utf8_reason(position, reason)
+        for pattern, words in _WEBSOCKETS_REASONS:
+            if pattern.search(wsproto_reason):
+                return words
         return wsproto_reason
 
     def _check_size(self, event: Message[Any]) -> str | None:
@@ -436,12 +448,13 @@ class ServerSession:
         items = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
         return Response(101, "Switching Protocols", make_headers(items), b"")
 
-    def reject(self, status: int, headers: RawHeaders, body: bytes) -> None:
+    def reject(self, status: int, headers: RawHeaders, body: bytes, *, trailing: RawHeaders = ()) -> None:
         """Answer with a plain HTTP response and close the connection.
 
+        ``headers`` come first, then the server's defaults, then ``trailing``.
         A client that already left is not an error: there is nobody to answer.
         """
-        data = self.conventions.reject_response(status, headers, body)
+        data = self.conventions.reject_response(status, headers, body, trailing=trailing)
         self.reject_raw(status, data, body)
 
     def reject_raw(self, status: int, data: bytes, body: bytes) -> None:
@@ -499,6 +512,8 @@ class ServerSession:
         """
         if self.close_sent is not None or self._ws.state not in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             return
+        if len(reason.encode("utf-8")) > 123:
+            raise control_frame_too_long()
         starting = self._ws.state is ConnectionState.OPEN
         try:
             data = self._ws.send(CloseConnection(code=code, reason=reason))
@@ -615,6 +630,15 @@ class _FrameWatch(Extension):
 _NO_RSV = RsvBits(False, False, False)
 
 
+def control_frame_too_long() -> Exception:
+    """What websockets (the protocol of both real servers) raises for a close reason over 123 bytes."""
+    try:
+        from websockets.exceptions import ProtocolError
+    except ImportError:  # pragma: no cover - exercised in the no-websockets job
+        return ValueError("control frame too long")
+    return ProtocolError("control frame too long")
+
+
 def too_big_reason(size: int | None, max_size: int, current: int | None) -> str:
     """The 1009 close reason, worded as the ``websockets`` protocol (used by both real servers) words it."""
     try:
@@ -643,6 +667,19 @@ def _sent_reason(frame: bytes) -> str:
 
 
 _DECODE_ERROR = re.compile(r"in position (\d+): (.+)$")
+
+#: wsproto's words for a protocol error, and websockets' words for the same error.
+_WEBSOCKETS_REASONS = [
+    (re.compile(r"unexpected unmasked frame|unexpected masked frame"), "incorrect masking"),
+    (re.compile(r"^Invalid opcode"), "invalid opcode"),
+    (re.compile(r"^Reserved bit set unexpectedly"), "reserved bits must be 0"),
+    (re.compile(r"^Control frame with payload len > 125"), "control frame too long"),
+    (re.compile(r"^Invalid attempt to fragment control frame"), "fragmented control frame"),
+    (re.compile(r"^CLOSE with invalid code|^CLOSE with unknown reserved code|local-only reason"), "invalid status code"),
+    (re.compile(r"^CLOSE with 1 byte payload"), "close frame too short"),
+    (re.compile(r"^unexpected CONTINUATION"), "unexpected continuation frame"),
+    (re.compile(r"^expected CONTINUATION"), "expected a continuation frame"),
+]
 
 
 def _request_line(head: bytes) -> tuple[str, str, str]:

@@ -26,6 +26,7 @@ CLIENTS = [
     "websocket-client",
     "httpx-ws",
     "trio-websocket",
+    "raw socket",
 ]
 
 FIXED = [

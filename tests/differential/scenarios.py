@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from servers import deny, deny_503_once
+from servers import (
+    add_response_header,
+    break_key,
+    deny,
+    deny_503_once,
+    pick_last_subprotocol,
+    raising_process_request,
+    replace_response,
+    strip_extensions,
+)
 
 
 @dataclass
@@ -201,3 +210,99 @@ asgi_scenario(
     "a_backpressure", "ASGI: a slow app while the client sends more than the buffers hold", "/count?n=256&delay=0.2"
 )
 asgi_scenario("a_keepalive", "ASGI: keepalive with a short client ping_interval", "/echo")
+
+
+# Protocol violations and abrupt ends, driven by the raw client (clients/raw.py)
+
+_VIOLATIONS = {
+    "unmasked_frame": "an unmasked frame from the client",
+    "reserved_opcode": "a data frame with a reserved opcode",
+    "reserved_control_opcode": "a control frame with a reserved opcode",
+    "rsv_bits_without_extension": "RSV bits set without an extension",
+    "control_frame_over_125": "a control frame over 125 bytes",
+    "fragmented_control_frame": "a fragmented control frame",
+    "close_code_999": "close code 999 on the wire",
+    "close_code_1004": "close code 1004 on the wire",
+    "close_code_1005": "close code 1005 on the wire",
+    "close_code_5000": "close code 5000 on the wire",
+    "close_one_byte_payload": "a close frame with a 1-byte payload",
+    "continuation_without_start": "a continuation frame with no message in progress",
+    "text_during_fragmented_message": "a new data frame while a fragmented message is unfinished",
+    "invalid_utf8_close_reason": "a close reason that is not UTF-8",
+}
+for _name, _what in _VIOLATIONS.items():
+    handler_scenario(f"h_{_name}", f"protocol violation: {_what}", "/echo")
+    asgi_scenario(f"a_{_name}", f"ASGI: protocol violation: {_what}", "/hold")
+handler_scenario("h_plain_http_get", "a GET without upgrade headers (a browser, a health check)", "/echo")
+asgi_scenario("a_bad_key", "ASGI: an upgrade with an invalid Sec-WebSocket-Key: HTTP 400, the app never runs", "/echo")
+handler_scenario("h_bad_key", "an upgrade with an invalid Sec-WebSocket-Key: HTTP 400", "/echo")
+handler_scenario("h_client_vanishes", "the client's connection ends without a close frame", "/hold")
+asgi_scenario(
+    "a_client_vanishes", "ASGI: the client's connection ends without a close frame (the app sees 1005)", "/hold"
+)
+
+# Server options and hooks, as websockets.serve and uvicorn have them
+
+handler_scenario("h_server_header_none", "server_header=None: no Server header", "/echo", server_header=None)
+handler_scenario("h_server_header_custom", "server_header set to a custom value", "/echo", server_header="chat/2.0")
+asgi_scenario(
+    "a_server_header_off",
+    "ASGI: server_header=False and date_header=False",
+    "/echo",
+    server_header=False,
+    date_header=False,
+)
+handler_scenario(
+    "h_over_max_size_deflate", "compressed client message over the server's max_size (1009)", "/echo", max_size=1000
+)
+asgi_scenario(
+    "a_over_max_size", "ASGI: client message over ws_max_size: 1009, and the app hears 1009", "/hold", ws_max_size=1000
+)
+asgi_scenario("a_over_max_size_deflate", "ASGI: compressed client message over ws_max_size", "/hold", ws_max_size=1000)
+asgi_scenario("a_keepalive_off", "ASGI: ws_ping_interval=0 sends no pings", "/hold?delay=0.3", ws_ping_interval=0)
+asgi_scenario("a_keepalive_on", "ASGI: a short ws_ping_interval sends pings", "/hold?delay=0.3", ws_ping_interval=0.02)
+handler_scenario("h_keepalive_none", "ping_interval=None sends no pings", "/hold?delay=0.2", ping_interval=None)
+handler_scenario(
+    "h_keepalive_zero", "ping_interval=0: pings as fast as pongs come back", "/hold?delay=0.2", ping_interval=0
+)
+asgi_scenario("a_close_nocode", "ASGI: websocket.close without a code: the client sees 1000", "/close_nocode")
+asgi_scenario("a_close_reason_124", "ASGI: a close reason over 123 bytes", "/close_long_reason?len=124")
+handler_scenario(
+    "h_process_request_strips_extensions",
+    "process_request removes the extension offer: no compression",
+    "/echo",
+    process_request=strip_extensions,
+)
+handler_scenario(
+    "h_process_request_breaks_key",
+    "process_request breaks Sec-WebSocket-Key: HTTP 400",
+    "/echo",
+    process_request=break_key,
+)
+handler_scenario(
+    "h_process_request_raises", "process_request raises: HTTP 500", "/echo", process_request=raising_process_request
+)
+handler_scenario(
+    "h_process_response_adds_header",
+    "process_response adds a header to the 101",
+    "/echo",
+    process_response=add_response_header,
+)
+handler_scenario(
+    "h_process_response_replaces",
+    "process_response replaces the 101 with a 402",
+    "/echo",
+    process_response=replace_response,
+)
+handler_scenario(
+    "h_select_subprotocol",
+    "select_subprotocol picks the client's last offer",
+    "/subprotocol",
+    select_subprotocol=pick_last_subprotocol,
+)
+handler_scenario(
+    "h_origins", "origins refuses an Origin it does not list: HTTP 403", "/echo", origins=["https://ok.example"]
+)
+handler_scenario(
+    "h_connection_attributes", "ServerConnection.response, logger and protocol as the handler reads them", "/attrs"
+)

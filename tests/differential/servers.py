@@ -102,8 +102,53 @@ async def _handler(ws: Any) -> None:
             in_order &= (await ws.recv())[:5] == f"{i:05d}"
         await ws.send(f"received {p['n']} in order: {in_order}")
         await ws.wait_closed()
+    elif action == "attrs":
+        response = ws.response
+        SERVER.note("response", response.status_code, response.reason_phrase, sorted(response.headers))
+        SERVER.note("logger", ws.logger.name if hasattr(ws.logger, "name") else ws.logger.logger.name)
+        SERVER.note("state", ws.protocol.state.name, ws.subprotocol)
+        await ws.send("attrs noted")
+        await ws.wait_closed()
+        SERVER.note("closed", ws.protocol.close_code, ws.protocol.close_reason)
+    elif action == "hold":
+        try:
+            await asyncio.wait_for(ws.recv(), float(p.get("delay", "0.3")))
+        except asyncio.TimeoutError:
+            await ws.close(1000, "held")
+        except Exception as exc:
+            SERVER.note("recv raised", type(exc).__name__)
     else:
         raise AssertionError(f"unknown action {action!r}")
+
+
+async def strip_extensions(connection: Any, request: Any) -> Any:
+    """``process_request`` that removes the client's extension offer: no compression is negotiated."""
+    del request.headers["Sec-WebSocket-Extensions"]
+    return None
+
+
+async def break_key(connection: Any, request: Any) -> Any:
+    """``process_request`` that breaks a required header: the handshake is refused with 400."""
+    del request.headers["Sec-WebSocket-Key"]
+    request.headers["Sec-WebSocket-Key"] = "not-a-key"
+    return None
+
+
+def raising_process_request(connection: Any, request: Any) -> Any:
+    raise RuntimeError("process_request bug")
+
+
+def add_response_header(connection: Any, request: Any, response: Any) -> Any:
+    response.headers["X-Response"] = "added"
+    return None
+
+
+def replace_response(connection: Any, request: Any, response: Any) -> Any:
+    return connection.respond(402, "pay first\n")
+
+
+def pick_last_subprotocol(connection: Any, subprotocols: Any) -> Any:
+    return subprotocols[-1] if subprotocols else None
 
 
 async def deny_503_once(connection: Any, request: Any) -> Any:
@@ -226,5 +271,34 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if event["type"] == "websocket.disconnect":
                 return
             await send({"type": "websocket.send", "text": event.get("text"), "bytes": event.get("bytes")})
+    elif action == "close_nocode":
+        await send({"type": "websocket.close"})
+        event = await receive()
+        SERVER.note("after close", event["type"], event.get("code"))
+    elif action == "hold":
+        # Keep the connection open until the client leaves (or, with a delay, close then); note what the app hears.
+        while True:
+            if "delay" in p:
+                try:
+                    event = await asyncio.wait_for(receive(), float(p["delay"]))
+                except asyncio.TimeoutError:
+                    await send({"type": "websocket.close", "code": 1000, "reason": "held"})
+                    event = await receive()
+                    SERVER.note("after close", event["type"], event.get("code"))
+                    return
+            else:
+                event = await receive()
+            if event["type"] == "websocket.disconnect":
+                SERVER.note("disconnect", event.get("code"), event.get("reason", ""))
+                return
+            SERVER.note("received", event.get("text") or event.get("bytes", b"").hex())
+    elif action == "close_long_reason":
+        try:
+            await send({"type": "websocket.close", "code": 4000, "reason": "r" * int(p["len"])})
+        except Exception as exc:
+            SERVER.note("close raised", type(exc).__name__)
+            raise
+        event = await receive()
+        SERVER.note("after close", event["type"], event.get("code"))
     else:
         raise AssertionError(f"unknown action {action!r}")

@@ -18,6 +18,7 @@ MODULES = (
     "websocket_client",
     "httpx_ws",
     "trio_websocket",
+    "raw",
 )
 
 

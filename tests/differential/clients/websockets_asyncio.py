@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -511,3 +512,104 @@ async def a_keepalive(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
+
+
+# Server options and hooks
+
+
+@CLIENT.driver(
+    "h_server_header_none",
+    "h_server_header_custom",
+    "a_server_header_off",
+    "h_process_request_strips_extensions",
+    "h_process_response_adds_header",
+)
+async def opened_then_echo(url: str, trace: Trace) -> None:
+    await echo(url, trace, ["x"])
+
+
+@CLIENT.driver(
+    "h_process_request_breaks_key",
+    "h_process_request_raises",
+    "h_process_response_replaces",
+)
+async def handshake_answer(url: str, trace: Trace) -> None:
+    await websockets.connect(url)
+
+
+@CLIENT.driver("h_origins")
+async def wrong_origin(url: str, trace: Trace) -> None:
+    await websockets.connect(url, origin="https://evil.example")
+
+
+@CLIENT.driver("h_select_subprotocol")
+async def select_subprotocol(url: str, trace: Trace) -> None:
+    async with websockets.connect(url, subprotocols=["v1", "v2", "v3"]) as ws:
+        opened(trace, ws)
+        trace.received(await ws.recv())
+
+
+@CLIENT.driver("h_over_max_size_deflate", "a_over_max_size_deflate")
+async def over_max_size_deflate(url: str, trace: Trace) -> None:
+    async with websockets.connect(url) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@CLIENT.driver("a_over_max_size")
+async def over_max_size(url: str, trace: Trace) -> None:
+    async with websockets.connect(url, compression=None) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+class _PingCounter(logging.Handler):
+    """Counts the pings websockets logs as received (its debug log names every frame)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.pings = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("< PING"):
+            self.pings += 1
+
+
+@CLIENT.driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+async def server_pings(url: str, trace: Trace) -> None:
+    logger = logging.getLogger(f"differential.pings.{id(trace)}")
+    counter = _PingCounter()
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        async with websockets.connect(url, ping_interval=None, logger=logger) as ws:
+            with pytest_raises_closed():
+                await ws.recv()
+    finally:
+        logger.removeHandler(counter)
+    trace.add("server pinged", counter.pings > 0)
+    closed(trace, ws)
+
+
+class pytest_raises_closed:
+    """Swallow the ConnectionClosed that ends a held connection (its details are traced by closed())."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return exc_type is not None and issubclass(exc_type, websockets.exceptions.ConnectionClosed)
+
+
+@CLIENT.driver("a_close_nocode", "a_close_reason_124")
+async def app_closes(url: str, trace: Trace) -> None:
+    async with websockets.connect(url) as ws:
+        await until_closed(ws, trace)
+
+
+@CLIENT.driver("h_connection_attributes")
+async def connection_attributes(url: str, trace: Trace) -> None:
+    async with websockets.connect(url) as ws:
+        trace.received(await ws.recv())
+    closed(trace, ws)
