@@ -314,7 +314,6 @@ async def test_messages_sent_right_after_accept_arrive_before_the_close() -> Non
     script += [{"type": "websocket.send", "bytes": bytes([i])} for i in range(50)]
     script += [{"type": "websocket.close", "code": 1000}]
     async with wsfake.patch_client(recording_app([], script)), websockets.connect("ws://x/") as ws:
-        await asyncio.sleep(0)
         assert [await ws.recv() for _ in range(50)] == [bytes([i]) for i in range(50)]
         with pytest.raises(ConnectionClosedOK):
             await ws.recv()

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.network
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1"])
 def test_a_raw_socket_to_a_routed_address_is_blocked(host: str) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with wsfake.patch_client({"ws://localhost:8000/*": echo}):
-        with socket.socket(family) as sock, pytest.raises(wsfake.RealNetworkBlocked) as info:
-            sock.connect((host, 8000))
+    with (
+        wsfake.patch_client({"ws://localhost:8000/*": echo}),
+        socket.socket(family) as sock,
+        pytest.raises(wsfake.RealNetworkBlocked) as info,
+    ):
+        sock.connect((host, 8000))
     message = str(info.value)
     assert "8000" in message and "ws://localhost:8000/*" in message and "pass_through" in message
     assert not isinstance(info.value, OSError)  # a reconnect loop must not retry it

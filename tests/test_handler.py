@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import pytest
 import websockets
 from websockets.exceptions import ConcurrencyError, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
@@ -16,6 +17,8 @@ import wsfake
 from wsfake import ServerConnection
 
 pytestmark = pytest.mark.asyncio
+
+asyncio_timeout = asyncio.timeout if hasattr(asyncio, "timeout") else anyio.fail_after
 
 URL = "ws://localhost:8000/ws"
 
@@ -228,13 +231,11 @@ async def test_concurrent_recv_is_a_concurrency_error() -> None:
     errors: list[Exception] = []
 
     async def handler(ws: ServerConnection) -> None:
-        first = asyncio.ensure_future(ws.recv())
-        await asyncio.sleep(0)
-        try:
-            await ws.recv()
-        except ConcurrencyError as exc:
-            errors.append(exc)
-        assert await first == "go"
+        # gather starts both in order: the first is waiting when the second calls recv().
+        first, second = await asyncio.gather(ws.recv(), ws.recv(), return_exceptions=True)
+        assert first == "go"
+        assert isinstance(second, ConcurrencyError)
+        errors.append(second)
 
     async with wsfake.patch_client(handler), websockets.connect(URL) as ws:
         await ws.send("go")
@@ -320,19 +321,36 @@ async def test_server_message_over_client_max_size_gets_1009() -> None:
     assert net.routes[0].calls.last.close_received[0] == 1009
 
 
-async def test_server_keepalive_and_client_keepalive() -> None:
-    async def handler(ws: ServerConnection) -> None:
-        while ws.latency == 0.0:
-            await asyncio.sleep(0.01)
-        await ws.send(json.dumps({"server_latency_seen": True}))
-        await ws.wait_closed()
+class FrameLog(logging.Handler):
+    """Sets an event when websockets' debug log shows a frame of the given kind (``< PING``, ``< PONG``)."""
 
-    async with wsfake.patch_client() as net:
-        net.route(URL, handler, ping_interval=0.02, ping_timeout=5)
-        async with websockets.connect(URL, ping_interval=0.02, ping_timeout=5) as ws:
-            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"server_latency_seen": True}
-            while ws.latency == 0.0:
-                await asyncio.sleep(0.01)
+    def __init__(self, *prefixes: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen = {prefix: asyncio.Event() for prefix in prefixes}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        for prefix, event in self.seen.items():
+            if message.startswith(prefix):
+                event.set()
+
+
+async def test_server_keepalive_and_client_keepalive() -> None:
+    # The server pings the client (keepalive) and answers the client's keepalive pings.
+    frames = FrameLog("< PING", "< PONG")
+    logger = logging.getLogger("test.keepalive")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(frames)
+    try:
+        async with wsfake.patch_client() as net:
+            net.route(URL, echo, ping_interval=0.02, ping_timeout=5)
+            async with websockets.connect(URL, ping_interval=0.02, ping_timeout=5, logger=logger) as ws:
+                async with asyncio_timeout(5):
+                    await frames.seen["< PING"].wait()  # the server's keepalive ping arrived
+                    await frames.seen["< PONG"].wait()  # the server answered the client's
+                assert ws.latency > 0
+    finally:
+        logger.removeHandler(frames)
 
 
 async def test_messages_are_delivered_in_order_before_a_clean_close() -> None:
@@ -360,8 +378,7 @@ async def test_a_handler_that_never_reads_pushes_back_on_the_client() -> None:
 
     async with wsfake.patch_client(handler, buffer_size=16 * 1024), websockets.connect(URL, compression=None) as ws:
         sender = asyncio.gather(*[ws.send("x" * 4096) for _ in range(200)])
-        for _ in range(20):
-            await asyncio.sleep(0)
+        await anyio.wait_all_tasks_blocked()  # everything that can move has moved
         assert not sender.done(), "the client must be held back while the server does not read"
         release.set()
         await asyncio.wait_for(sender, 5)

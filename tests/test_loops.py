@@ -57,9 +57,8 @@ def test_lifespan_runs_on_trio_too() -> None:
     async def main() -> None:
         from websockets.trio.client import connect
 
-        async with wsfake.patch_client(lifespan_app(log)):
-            async with connect(URL) as ws:
-                assert await ws.recv() == "hi"
+        async with wsfake.patch_client(lifespan_app(log)), connect(URL) as ws:
+            assert await ws.recv() == "hi"
 
     pytest.importorskip("websockets.trio.client", reason="websockets.trio needs websockets 17")
     trio.run(main)

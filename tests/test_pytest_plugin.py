@@ -431,7 +431,12 @@ def test_explicit_patch_refuses_unrouted():
 
 
 def test_a_session_scoped_patch_serves_function_scoped_loops(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(lifespanapp=LIFESPAN_APP.replace("message = await websocket.receive()", "await websocket.send_text('hi'); message = await websocket.receive()"))
+    pytester.makepyfile(
+        lifespanapp=LIFESPAN_APP.replace(
+            "message = await websocket.receive()",
+            "await websocket.send_text('hi'); message = await websocket.receive()",
+        )
+    )
     source = """
 import pytest
 import websockets

@@ -12,6 +12,7 @@ ones. The app is the connection's only task.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import struct
 import urllib.parse
@@ -184,10 +185,8 @@ class ASGIConnection(Sink):
             self.departure_codes.add(code)
             self._put({"type": "websocket.disconnect", "code": code})
             self.close_sent = True
-            try:
+            with contextlib.suppress(ConnectionLost):
                 session.send_close(code, reason)
-            except ConnectionLost:
-                pass
         elif self._initial_response is None:
             status, body = session.conventions.shutdown_reject
             session.reject(status, [], body)
@@ -220,10 +219,8 @@ class ASGIConnection(Sink):
         """Handle one message from the app, with uvicorn's rules and error messages."""
         session = self.session
         if session.must_drain:
-            try:
+            with contextlib.suppress(ConnectionLost):
                 await session.drain()
-            except ConnectionLost:
-                pass
         if self.disconnected:
             raise ClientDisconnected("the client has disconnected")
         kind = message["type"]

@@ -14,6 +14,7 @@ their socket wait on it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import selectors
 import socket
@@ -144,7 +145,7 @@ class BlockingSocket:
         if remaining <= 0:
             if self._timeout == 0:
                 raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
-            raise socket.timeout("timed out")
+            raise TimeoutError("timed out")
         self._cond.wait(remaining)
 
     def _check_open(self) -> None:
@@ -238,10 +239,8 @@ class BlockingSocket:
                 self._write_shut = True
             self._cond.notify_all()
         if not self._gone:
-            try:
+            with contextlib.suppress(OSError):
                 self._call(lambda: self._loop_close(read, write))
-            except OSError:
-                pass
         self._notify_watchers()
 
     def close(self) -> None:
@@ -251,10 +250,8 @@ class BlockingSocket:
             self._closed = True
             self._cond.notify_all()
         if not self._gone:
-            try:
+            with contextlib.suppress(OSError):
                 self._call(lambda: self._loop_close(True, True))
-            except OSError:
-                pass
         self._notify_watchers()
 
     def detach(self) -> int:

@@ -20,7 +20,7 @@ TESTED_WSPROTO = ((1, 2), (1, 3))
 
 
 def _version(text: str) -> tuple[int, int]:
-    major, minor, *_ = (int(part) for part in text.split(".")[:2] + ["0"])
+    major, minor, *_ = (int(part) for part in [*text.split(".")[:2], "0"])
     return major, minor
 
 

@@ -70,7 +70,9 @@ class Conventions:
     #: After close_timeout without the client's close frame: abort (True) or close (False) the transport.
     close_timeout_aborts: bool
 
-    def accept_headers(self, wsproto_headers: Sequence[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]) -> RawHeaders:
+    def accept_headers(
+        self, wsproto_headers: Sequence[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
+    ) -> RawHeaders:
         """The 101 response headers in the real server's order.
 
         ``wsproto_headers`` are what wsproto produced (Upgrade, Connection,
@@ -132,7 +134,7 @@ def _websockets_server_header() -> bytes:
     return SERVER.encode("latin-1")
 
 
-def websockets_conventions(server_header: str | None | object = ...) -> Conventions:
+def websockets_conventions(server_header: str | object | None = ...) -> Conventions:
     """``websockets.serve``: ``server_header`` defaults to websockets' own (``Python/x.y websockets/X.Y``)."""
     if server_header is ...:
         header: bytes | None = _websockets_server_header()

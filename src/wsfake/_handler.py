@@ -724,7 +724,7 @@ class HandlerOptions:
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
-        max_queue: int | None | tuple[int | None, int | None] = 16,
+        max_queue: int | tuple[int | None, int | None] | None = 16,
         logger: Any = None,
     ) -> None:
         self.handler = handler
@@ -751,7 +751,7 @@ def _as_response(value: Any) -> Any:
     return Response(status, http.HTTPStatus(status).phrase, make_headers(items), body)
 
 
-def _water_marks(max_queue: int | None | tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+def _water_marks(max_queue: int | tuple[int | None, int | None] | None) -> tuple[int | None, int | None]:
     """websockets' (high, low) flow-control marks for ``max_queue``."""
     if isinstance(max_queue, tuple):
         high, low = max_queue

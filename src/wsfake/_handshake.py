@@ -132,7 +132,8 @@ def check_request(
 
 def _upgrade_required(reason: str) -> Refusal:
     body = (
-        failed(reason) + "\nYou cannot access a WebSocket server directly with a browser. You need a WebSocket client.\n"
+        failed(reason)
+        + "\nYou cannot access a WebSocket server directly with a browser. You need a WebSocket client.\n"
     )
     return Refusal(426, body, [("Upgrade", "websocket")])
 

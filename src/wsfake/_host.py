@@ -238,7 +238,8 @@ class TrioHost(Host):
                 callback()
 
         trio.lowlevel.spawn_system_task(sleep_then_call, name="wsfake timer")
-        return scope
+        timer: Timer = scope
+        return timer
 
     def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]], name: str) -> Spawned:
         trio = self._trio

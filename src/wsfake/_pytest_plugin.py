@@ -221,7 +221,7 @@ def _enter(request: pytest.FixtureRequest, context: patch_client) -> Network:
 def _leave(request: pytest.FixtureRequest, context: patch_client) -> None:
     original = request.node.stash.get(_ORIGINAL_OBJ, None)
     if original is not None:
-        request.node.obj = original  # type: ignore[attr-defined]
+        request.node.obj = original
         del request.node.stash[_ORIGINAL_OBJ]
     if context._entered:
         context.__exit__(None, None, None)

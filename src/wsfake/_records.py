@@ -40,7 +40,8 @@ class Entry(NamedTuple):
         elif self.kind == "error":
             text = f"server exception: {type(self.data).__name__}: {self.data}"
         elif self.kind == "departure":
-            text = f"server exception mirroring the client's departure (not an error): {type(self.data).__name__}: {self.data}"
+            what = f"{type(self.data).__name__}: {self.data}"
+            text = f"server exception mirroring the client's departure (not an error): {what}"
         else:
             text = str(self.data)
         return f"+{self.offset:7.3f}s {self.direction} {text}"

@@ -30,7 +30,6 @@ from wsproto.events import (
     Message,
     Ping,
     Pong,
-    RejectConnection,
     Request,
     TextMessage,
 )
@@ -41,8 +40,8 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from . import _compat
 from ._conventions import Conventions
 from ._deflate import ServerDeflate
-from ._handshake import offered_subprotocols
 from ._fastpath import complete_data_frame
+from ._handshake import offered_subprotocols
 from ._host import Host, Timer
 from ._pipe import Pipe
 from ._records import Call
@@ -97,7 +96,7 @@ class ServerSession:
         conventions: Conventions,
         *,
         scheme: str,
-        max_size: int | None | tuple[int | None, int | None],
+        max_size: int | tuple[int | None, int | None] | None,
         compression: bool,
         close_timeout: float | None = 10,
         write_limit: int | tuple[int, int | None] = 2**16,
@@ -601,8 +600,8 @@ class _FrameWatch(Extension):
     def enabled(self) -> bool:
         return True
 
-    def offer(self) -> None:
-        return None
+    def offer(self) -> bool | str:
+        return False
 
     def left(self) -> int | None:
         """The most bytes the current frame may carry (websockets' ``max_size`` for the frame)."""
@@ -611,7 +610,9 @@ class _FrameWatch(Extension):
             left = self.max_fragment if left is None else min(left, self.max_fragment)
         return left
 
-    def frame_inbound_header(self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int) -> RsvBits | CloseReason:
+    def frame_inbound_header(
+        self, proto: Any, opcode: Opcode, rsv: RsvBits, payload_length: int
+    ) -> RsvBits | CloseReason:
         if opcode.iscontrol():
             return _NO_RSV
         if opcode is not Opcode.CONTINUATION:
@@ -675,7 +676,10 @@ _WEBSOCKETS_REASONS = [
     (re.compile(r"^Reserved bit set unexpectedly"), "reserved bits must be 0"),
     (re.compile(r"^Control frame with payload len > 125"), "control frame too long"),
     (re.compile(r"^Invalid attempt to fragment control frame"), "fragmented control frame"),
-    (re.compile(r"^CLOSE with invalid code|^CLOSE with unknown reserved code|local-only reason"), "invalid status code"),
+    (
+        re.compile(r"^CLOSE with invalid code|^CLOSE with unknown reserved code|local-only reason"),
+        "invalid status code",
+    ),
     (re.compile(r"^CLOSE with 1 byte payload"), "close frame too short"),
     (re.compile(r"^unexpected CONTINUATION"), "unexpected continuation frame"),
     (re.compile(r"^expected CONTINUATION"), "expected a continuation frame"),

@@ -50,7 +50,7 @@ class SocketInfo:
 def _stream_class() -> type:
     import trio
 
-    class TrioPipeStream(trio.abc.HalfCloseableStream):  # type: ignore[misc,name-defined]
+    class TrioPipeStream(trio.abc.HalfCloseableStream):
         """One end of an in-memory pipe as a trio stream."""
 
         def __init__(self, pipe_stream: PipeStream) -> None:

@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
-from websockets.asyncio.server import serve
-
 from scenarios import Scenario
 from servers import app, handler
+from websockets.asyncio.server import serve
 
 UVICORN_IMPLS = ("websockets-sansio", "wsproto", "websockets")
 DEFAULT_UVICORN_IMPL = "websockets-sansio"

@@ -114,10 +114,10 @@ INHERENT = [
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:
-    by_client = {client: [r["clients"][client] for r in results.values() if client in r["clients"]] for client in CLIENTS}
-    versions = {
-        client: sorted({run["version"] for run in runs}) for client, runs in by_client.items() if runs
+    by_client = {
+        client: [r["clients"][client] for r in results.values() if client in r["clients"]] for client in CLIENTS
     }
+    versions = {client: sorted({run["version"] for run in runs}) for client, runs in by_client.items() if runs}
     lines = [
         "# Fidelity report",
         "",

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import wsfake
 from real import DEFAULT_UVICORN_IMPL, RealServers, real_server_names
 from scenarios import Scenario, asgi_options
 from serverlog import SERVER
+
+import wsfake
 
 #: Every difference the runner removes before comparing, and why it is legitimate.
 NORMALISATIONS = {

@@ -254,7 +254,9 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             await send({"type": "websocket.send", "text": "too late"})
         except OSError as exc:
-            SERVER.note("send raised", "<ASGI ClientDisconnected: OSError subclass>" if isinstance(exc, OSError) else repr(exc))
+            SERVER.note(
+                "send raised", "<ASGI ClientDisconnected: OSError subclass>" if isinstance(exc, OSError) else repr(exc)
+            )
     elif action == "count":
         await asyncio.sleep(float(p["delay"]))
         in_order = True

@@ -7,10 +7,11 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from clients import clients
 from real import RealServers
 from runner import Client, run
 from scenarios import SCENARIOS
+
+from clients import clients
 
 CLIENTS = clients()
 CASES = [(client, name) for client in CLIENTS for name in SCENARIOS if name in client.drivers]

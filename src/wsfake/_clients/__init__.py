@@ -81,4 +81,5 @@ class ClientModule(Protocol):
 
 def adapters() -> Iterator[ClientModule]:
     for name in MODULES:
-        yield importlib.import_module(f"{__name__}.{name}")  # type: ignore[misc]
+        module: Any = importlib.import_module(f"{__name__}.{name}")
+        yield module

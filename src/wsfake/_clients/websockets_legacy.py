@@ -37,7 +37,7 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
         if func is None or getattr(func, "__name__", "") != "create_connection" or partial.keywords.get("sock"):
             return await original(self)
         wsuri = self._wsuri
-        host, port = (list(partial.args[1:3]) + [None, None])[:2]
+        host, port = [*partial.args[1:3], None, None][:2]
         host = partial.keywords.get("host", host) or wsuri.host
         port = partial.keywords.get("port", port) or wsuri.port
         path, _, query = wsuri.resource_name.partition("?")

@@ -10,6 +10,7 @@ sends until it closes the connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import struct
 from typing import Any
@@ -82,10 +83,8 @@ class Raw:
             await self._stream.aclose()
         else:
             self._writer.close()
-            try:
+            with contextlib.suppress(ConnectionError):
                 await self._writer.wait_closed()
-            except ConnectionError:
-                pass
 
 
 def frame(first: int, payload: bytes, *, masked: bool = True) -> bytes:

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
-from clients._websockets import closed, describe, opened, raised
 from runner import Client, Trace
+
+from clients._websockets import closed, describe, opened, raised
 
 CLIENT = Client("websockets (asyncio)", "asyncio", websockets.__version__, describe=describe)
 
@@ -398,8 +399,6 @@ async def a_no_common_subprotocol(url: str, trace: Trace) -> None:
         opened(trace, ws)
 
 
-
-
 @CLIENT.driver()
 async def a_close_reason_unicode(url: str, trace: Trace) -> None:
     async with websockets.connect(url) as ws:
@@ -510,8 +509,6 @@ async def a_keepalive(url: str, trace: Trace) -> None:
         await ws.send("alive")
         trace.received(await ws.recv())
     closed(trace, ws)
-
-
 
 
 # Server options and hooks
