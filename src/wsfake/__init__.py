@@ -20,6 +20,7 @@ from ._exceptions import (
 )
 from ._handler import ServerConnection, State
 from ._http import Headers, Request, Response
+from ._mock import MockConnection, MockServer
 from ._network import Network, Route
 from ._patch import is_patched, patch_client
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe, PipeStream
@@ -45,6 +46,8 @@ __all__ = [
     "Headers",
     "InvalidTarget",
     "InvalidURL",
+    "MockConnection",
+    "MockServer",
     "Network",
     "NoRoute",
     "Pattern",

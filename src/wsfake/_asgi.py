@@ -171,6 +171,13 @@ class ASGIConnection(Sink):
         self.disconnected = True
         self.session.resume_reading()
 
+    def waiting(self) -> str | None:
+        if not self.handshake_complete and self._initial_response is None:
+            return "the app has not accepted or rejected the handshake"
+        if self._app_waiting is not None:
+            return "the app waits in receive() for the client"
+        return None
+
     def shutdown(self) -> None:
         """The server is stopping: 1012 to an open connection (the app hears it at once), 500 to a handshake."""
         self._stop_keepalive()

@@ -304,6 +304,13 @@ class ServerConnection(Sink):
     def on_closed(self) -> None:
         self._set_closed()
 
+    def waiting(self) -> str | None:
+        if self._state is State.CONNECTING:
+            return "the handshake is not answered (process_request or select_subprotocol still running)"
+        if self._recv_waiting is not None:
+            return "the handler waits in recv() for the client"
+        return None
+
     def shutdown(self) -> None:
         """The server is stopping, as ``websockets.serve``'s close() stops it.
 

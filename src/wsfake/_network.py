@@ -21,13 +21,14 @@ import threading
 import traceback
 import warnings
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ._exceptions import ClientDepartureWarning, ShadowedRouteWarning
-from ._host import Host, HostGone, PortalHost, Spawned, current_host_key, new_host_for_current_loop
+from ._exceptions import ClientDepartureWarning, DeadlineExceeded, ShadowedRouteWarning
+from ._faults import DirectionName, Faults, Rejection, _check_direction, _check_times, check_delivery
+from ._host import Host, HostGone, PortalHost, Spawned, Timer, current_host_key, new_host_for_current_loop
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
 from ._records import DEFAULT_KEEP_CALLS, Call, Calls
 from ._session import ServerSession, Sink
@@ -36,6 +37,9 @@ from ._url import URL, AnyURL, Pattern, PatternLike
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
+
+if TYPE_CHECKING:
+    from ._mock import MockServer
 
 _ports = itertools.count(50000)
 
@@ -55,6 +59,8 @@ class Route:
         self.calls = Calls(keep_calls)
         #: Exceptions raised by the target (handler or app) while serving.
         self.errors: list[BaseException] = []
+        #: What the next connections suffer (see :meth:`refuse`, :meth:`latency`, ...).
+        self.faults = Faults()
 
     @property
     def call_count(self) -> int:
@@ -68,6 +74,90 @@ class Route:
 
     def __repr__(self) -> str:
         return f"<Route {self.pattern!r} -> {self.target!r}>"
+
+    # Faults, for the next connections
+
+    def refuse(self, times: int = 1) -> Route:
+        """Refuse the next ``times`` connections as a closed port does (each client library's own error)."""
+        _check_times(times)
+        self.faults.refuse += times
+        return self
+
+    def reject(
+        self,
+        status: int,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        body: bytes | str = b"",
+        *,
+        times: int | None = 1,
+    ) -> Route:
+        """Answer the next ``times`` handshakes (None: all of them) with this HTTP response instead of 101."""
+        _check_times(times)
+        if not (isinstance(status, int) and 100 <= status < 600) or status == 101:
+            raise ValueError(f"status must be an HTTP status other than 101, not {status!r}")
+        items = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+        rejection = Rejection(status, items, body.encode() if isinstance(body, str) else bytes(body))
+        if times is None:
+            self.faults.reject_always = rejection
+        else:
+            self.faults.rejections.extend([rejection] * times)
+        return self
+
+    def stall_handshake(self, *, times: int | None = None) -> Route:
+        """Read the next upgrade requests and never answer them (the client's open timeout must fire)."""
+        _check_times(times)
+        self.faults.stall = None if times is None else (self.faults.stall or 0) + times
+        return self
+
+    def drop_after(
+        self,
+        *,
+        messages: int | None = None,
+        bytes: int | None = None,
+        direction: DirectionName = "to_client",
+    ) -> Route:
+        """Cut the next connections after ``messages`` complete messages (or ``bytes`` bytes) in ``direction``.
+
+        The cut is abrupt: no close frame; both sides see the connection reset.
+        """
+        if (messages is None) == (bytes is None):
+            raise ValueError("drop_after needs exactly one of messages=N or bytes=N")
+        _check_direction(direction)
+        check_delivery(messages=messages, nbytes=bytes)
+        for faults in self.faults.directions(direction):
+            faults.drop_messages, faults.drop_bytes = messages, bytes
+        return self
+
+    def latency(self, seconds: float, *, direction: DirectionName = "both") -> Route:
+        """Deliver every write ``seconds`` later (on the loop's clock), in order."""
+        _check_direction(direction)
+        check_delivery(seconds=seconds)
+        for faults in self.faults.directions(direction):
+            faults.latency = seconds
+        return self
+
+    def bandwidth(self, bytes_per_second: float, *, direction: DirectionName = "both") -> Route:
+        """Deliver no faster than ``bytes_per_second``."""
+        _check_direction(direction)
+        check_delivery(bytes_per_second=bytes_per_second)
+        for faults in self.faults.directions(direction):
+            faults.bandwidth = bytes_per_second
+        return self
+
+    def chunked(
+        self, size: int | Literal["random"] = 1, *, seed: int | None = 0, direction: DirectionName = "both"
+    ) -> Route:
+        """Split every write into pieces of ``size`` bytes (or seeded random sizes), one per loop iteration."""
+        _check_direction(direction)
+        check_delivery(size=size)
+        for faults in self.faults.directions(direction):
+            faults.chunk, faults.seed = size, seed
+        return self
+
+    def clear_faults(self) -> Route:
+        """Serve the next connections normally again."""
+        self.faults = Faults()
+        return self
 
 
 PASS_THROUGH = object()
@@ -91,6 +181,9 @@ class _HostState:
         self.host = host
         self.live: set[_Live] = set()
         self.targets: list[Target] = []
+        self.watchdog: Timer | None = None
+        self.last_activity = -1
+        self.idle_since = 0.0
         #: Client ends used from other threads, woken when this host stops.
         self.ends: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -100,6 +193,11 @@ class Network:
 
     Routes are tried in the order they were added; the first match serves the
     connection. A route added while connections are live applies to new ones.
+
+    ``deadline`` (seconds, default None: off; the pytest plugin sets one): when
+    nothing moved on any connection for that long, the stuck connections are
+    reported with who waits for what, cut (waking any client blocked on them),
+    and :class:`~wsfake.DeadlineExceeded` is raised when the context exits.
 
     ``raise_server_errors`` (default True): exceptions raised by targets are
     raised when the patch context exits (attached to the body's own exception
@@ -117,6 +215,7 @@ class Network:
         raise_departure_errors: bool = False,
         shutdown_timeout: float = 5.0,
         keep_calls: int | None = DEFAULT_KEEP_CALLS,
+        deadline: float | None = None,
     ) -> None:
         if buffer_size <= 0:
             raise ValueError("buffer_size must be a positive number of bytes")
@@ -141,6 +240,14 @@ class Network:
         self.closing = False
         #: URLs no active network routes use the real network (the pytest fallback's networks only).
         self.pass_unrouted = False
+        if deadline is not None and not deadline > 0:
+            raise ValueError("deadline must be a positive number of seconds, or None for none")
+        #: Seconds without progress on any connection after which the stuck ones are reported and cut.
+        self.deadline = deadline
+        #: The DeadlineExceeded this network reported, if any.
+        self.deadline_exceeded: DeadlineExceeded | None = None
+        #: Called (on the loop that noticed) when the deadline passes: the pytest plugin stops the test there.
+        self.on_deadline: list[Callable[[DeadlineExceeded], object]] = []
 
     # Routes
 
@@ -170,6 +277,26 @@ class Network:
                 break
         self.routes.append(route)
         return route
+
+    def mock(
+        self, pattern: PatternLike, *, json: bool = False, subprotocols: Iterable[str] | None = None, **options: Any
+    ) -> MockServer:
+        """Serve ``pattern`` with a new :class:`~wsfake.MockServer` that the test scripts; returns it.
+
+        ``server.route`` is its route, for faults (``server.route.refuse(times=2)``).
+        """
+        from ._mock import MockServer
+
+        spec = repr(Pattern(pattern))
+        for route in self.routes:
+            if isinstance(route.target, MockServer) and repr(route.pattern) == spec:
+                raise ValueError(
+                    f"a MockServer already serves {spec} in this network: use the one net.mock() returned "
+                    "(or a fresh network per test, as the wsfake fixture gives)"
+                )
+        server = MockServer(json=json, subprotocols=subprotocols, **options)
+        server.route = self.route(pattern, server)
+        return server
 
     def pass_through(self, pattern: PatternLike) -> None:
         """Let URLs matching ``pattern`` use the real network."""
@@ -271,6 +398,12 @@ class Network:
                 errno.ECONNREFUSED, f"wsfake: connection to {url} refused: the server is stopping (context exiting)"
             )
         host = state.host
+        if route is not None and route.faults.take_refusal():
+            call = self._new_call(route, url)
+            call._note("fault: connection refused")
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED, f"Connect call failed {(url.host, url.port)} (wsfake fault)"
+            )
         if route is not None:
             await self._prepare(state, route)
         pipe = Pipe(
@@ -325,9 +458,64 @@ class Network:
         )
         live = _Live(session)
         state.live.add(live)
-        live.sink = sink = target.open(session, lambda task: self._track_task(state, live, task))
+        route.faults.apply(pipe, state.host, session.call._note)
+        live.sink = sink = self._faulty_sink(route, session) or target.open(
+            session, lambda task: self._track_task(state, live, task)
+        )
         _on_finished(sink, lambda: self._maybe_done(state, live))
         session.start(sink)
+        self._watch(state)
+
+    # The deadline
+
+    def _watch(self, state: _HostState) -> None:
+        if self.deadline is None or state.watchdog is not None:
+            return
+        state.idle_since = state.host.time()
+        state.last_activity = -1
+        state.watchdog = state.host.call_later(min(self.deadline / 4, 1.0), lambda: self._check(state))
+
+    def _check(self, state: _HostState) -> None:
+        state.watchdog = None
+        if self.deadline is None or not state.live or self.deadline_exceeded is not None:
+            return
+        now = state.host.time()
+        activity = sum(live.session.pipe.activity for live in state.live) + len(state.live)
+        if activity != state.last_activity:
+            state.last_activity, state.idle_since = activity, now
+        elif now - state.idle_since >= self.deadline:
+            self._deadline_passed(state, now - state.idle_since)
+            return
+        state.watchdog = state.host.call_later(min(self.deadline / 4, 1.0), lambda: self._check(state))
+
+    def _deadline_passed(self, state: _HostState, idle: float) -> None:
+        lines = []
+        for live in sorted(state.live, key=lambda item: item.session.call.started):
+            session = live.session
+            lines.append(f"  {session.call.url}: {_who_waits(live)}")
+            session.call._note(f"deadline: nothing moved for {idle:.1f} s; the connection was cut")
+        calls = "\n\n".join(live.session.call.format_transcript() for live in state.live)
+        exc = DeadlineExceeded(
+            f"wsfake: nothing moved on any connection for {idle:.1f} s (deadline {self.deadline} s); stuck:\n"
+            + "\n".join(lines)
+            + f"\ntranscripts:\n{calls}"
+        )
+        self.deadline_exceeded = exc
+        self.errors.append(exc)
+        for live in list(state.live):
+            live.session.pipe.reset()
+            live.session.close_transport()
+        for callback in list(self.on_deadline):
+            callback(exc)
+
+    def _faulty_sink(self, route: Route, session: ServerSession) -> Sink | None:
+        """A handshake fault for this connection: an HTTP answer instead of the upgrade, or none at all."""
+        rejection = route.faults.take_rejection()
+        if rejection is not None:
+            return _Reject(session, rejection)
+        if route.faults.take_stall():
+            return _Stall(session)
+        return None
 
     def _track_task(self, state: _HostState, live: _Live, task: Spawned) -> None:
         live.task = task
@@ -456,6 +644,9 @@ class Network:
                 end.abandon()
 
     async def _stop_host(self, state: _HostState) -> None:
+        if state.watchdog is not None:
+            state.watchdog.cancel()
+            state.watchdog = None
         live = list(state.live)
         for item in live:
             _shutdown(item)
@@ -477,6 +668,9 @@ class Network:
         state.targets.clear()
 
     def _stop_host_now(self, state: _HostState) -> None:
+        if state.watchdog is not None:
+            state.watchdog.cancel()
+            state.watchdog = None
         for item in list(state.live):
             _shutdown(item)
         for target in state.targets:
@@ -510,6 +704,16 @@ class Network:
                     ),
                     stacklevel=3,
                 )
+        deadline = self.deadline_exceeded
+        if deadline is not None and any(error is deadline for error in errors):
+            # The test hung: that is the failure to report, whatever the body raised after the cut.
+            self.deadline_exceeded = None
+            others = [error for error in errors if error is not deadline]
+            if others and self.raise_server_errors:
+                attach_server_errors(deadline, others)
+            if body_exc is deadline:
+                return
+            raise deadline from body_exc
         if not errors or not self.raise_server_errors:
             return
         if body_exc is not None:
@@ -539,6 +743,19 @@ def attach_server_errors(exc: BaseException, errors: list[BaseException]) -> Non
                 notes = []
                 exc.__notes__ = notes  # type: ignore[attr-defined]
             notes.append(note)
+
+
+def _who_waits(live: _Live) -> str:
+    """Who waits for what on a stuck connection, in words."""
+    session = live.session
+    parts = []
+    if session.request is None and not session.raw_headers:
+        parts.append("the client has not sent its upgrade request")
+    if live.sink is not None and (server := live.sink.waiting()):
+        parts.append(server)
+    if session.answered and session.pipe.client_waiting:
+        parts.append("nothing is on its way to the client (if it reads, it waits for the server)")
+    return "; ".join(parts) or "no side is known to wait"
 
 
 def _shutdown(item: _Live) -> None:
@@ -592,6 +809,36 @@ def _no_route_after_connect(url: URL, routes: list[str]) -> Exception:
         "path, or route the whole host and port.",
     )
     return exc
+
+
+class _Reject(Sink):
+    """Answers the upgrade request with a configured HTTP response (a ``reject`` fault)."""
+
+    def __init__(self, session: ServerSession, rejection: Rejection) -> None:
+        self.session = session
+        self.rejection = rejection
+
+    def on_request(self) -> None:
+        rejection = self.rejection
+        self.session.call._note(f"fault: handshake rejected with HTTP {rejection.status}")
+        headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in rejection.headers]
+        self.session.reject(rejection.status, headers, rejection.body)
+
+
+class _Stall(Sink):
+    """Reads the upgrade request and never answers it (a ``stall_handshake`` fault)."""
+
+    def __init__(self, session: ServerSession) -> None:
+        self.session = session
+
+    def waiting(self) -> str:
+        return "the handshake is stalled on purpose (route.stall_handshake())"
+
+    def on_request(self) -> None:
+        self.session.call._note("fault: handshake read, never answered")
+
+    def shutdown(self) -> None:
+        self.session.close_transport()
 
 
 class _Dispatching(Target):

@@ -68,15 +68,16 @@ class Direction:
         "_pending",
         "_pending_eof",
         "_visible",
+        "activity",
         "capacity",
         "eof",
         "eof_written",
         "on_readable",
         "on_writable",
         "reader_closed",
-        "shaper",
         "reader_parked",
         "reset",
+        "shaper",
         "size",
         "visible_size",
     )
@@ -88,6 +89,8 @@ class Direction:
         self._pending_eof = False
         self._flush_scheduled = False
         self._visible: deque[bytes] = deque()
+        #: How many deliveries happened (the deadline watchdog sees progress by it).
+        self.activity = 0
         #: Bytes written and not yet read (pending plus visible).
         self.size = 0
         #: Bytes readable now.
@@ -143,6 +146,7 @@ class Direction:
     def flush(self) -> None:
         """Make pending bytes (and a pending EOF) readable, then tell the reader."""
         self._flush_scheduled = False
+        self.activity += 1
         if self.reset:
             return
         pending = self._pending
@@ -165,6 +169,7 @@ class Direction:
 
     def deliver(self, data: bytes) -> None:
         """Make ``data`` (already counted in :attr:`size`) readable now (for shapers)."""
+        self.activity += 1
         if self.reset or self.reader_closed:
             return
         self._visible.append(data)
@@ -278,6 +283,11 @@ class Pipe:
     def client_stream(self) -> PipeStream:
         """The client end as an anyio byte stream (for anyio and trio based clients)."""
         return PipeStream(self, self.to_client, self.to_server, self.client_address, self.server_address)
+
+    @property
+    def activity(self) -> int:
+        """Deliveries so far, both ways."""
+        return self.to_server.activity + self.to_client.activity
 
     @property
     def client_waiting(self) -> bool:

@@ -21,7 +21,8 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Generator, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from ._patch import patch_client
 from ._url import DEFAULT_PORTS
 
 MODES = ("off", "auto", "on")
+#: Seconds without progress before a test waiting on a wsfake connection fails; generous for slow CI machines.
+DEFAULT_DEADLINE = 60.0
 _ROUTE_LINE = re.compile(r"^(?P<pattern>\S+)\s*=\s*(?P<target>[\w.]+:[\w.]+)$")
 _ORIGIN = re.compile(r"^(?P<scheme>wss?)://(?P<host>\[[^\]]+\]|[^/:*?#]+)(?::(?P<port>\d+))?(?:[/?].*)?$")
 PROBE_TIMEOUT = 0.5
@@ -87,6 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "auto (only where nothing listens on the pattern's host:port). Also ini wsfake_mode, env WSFAKE.",
     )
     parser.addini("wsfake_mode", "default for --wsfake: off, auto or on", default="off")
+    parser.addini(
+        "wsfake_deadline",
+        "seconds without progress on any wsfake connection after which a waiting test fails (0: never)",
+        default=str(DEFAULT_DEADLINE),
+    )
     parser.addini(
         "wsfake_routes",
         "lines 'pattern = module:attribute' naming the ASGI app or handler that serves the pattern",
@@ -193,21 +201,60 @@ def _exit_inside_test(item: pytest.Item, context: patch_client) -> None:
     there (a fixture's teardown runs after the loop has stopped running the test).
     """
     test = item.obj  # type: ignore[attr-defined]
+    network = context.network
 
     @functools.wraps(test)
     async def run_then_exit(*args: Any, **kwargs: Any) -> Any:
+        import anyio
+
+        scope = anyio.CancelScope()
+        stop = _canceller(scope)
+        network.on_deadline.append(stop)
         try:
-            result = await test(*args, **kwargs)
+            with scope:
+                result = await test(*args, **kwargs)
+            if scope.cancelled_caught and network.deadline_exceeded is not None:
+                raise network.deadline_exceeded
         except BaseException as exc:
             if context._entered:
                 await context.__aexit__(type(exc), exc, exc.__traceback__)
             raise
+        finally:
+            network.on_deadline.remove(stop)
         if context._entered:
             await context.__aexit__(None, None, None)
         return result
 
     item.obj = run_then_exit  # type: ignore[attr-defined]
     item.stash.setdefault(_ORIGINAL_OBJ, test)
+
+
+def _canceller(scope: Any) -> Callable[[BaseException], None]:
+    """Cancel ``scope`` (the test's body) from whichever thread notices the deadline."""
+    import anyio.from_thread
+    import anyio.lowlevel
+
+    thread = threading.get_ident()
+    token = anyio.lowlevel.current_token()
+
+    def cancel(exc: BaseException) -> None:
+        if threading.get_ident() == thread:
+            scope.cancel()
+        else:
+            anyio.from_thread.run_sync(scope.cancel, token=token)
+
+    return cancel
+
+
+def _deadline(config: pytest.Config, options: dict[str, Any]) -> float | None:
+    value = options.pop("deadline", None)
+    if value is None:
+        raw = str(config.getini("wsfake_deadline")).strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise pytest.UsageError(f"wsfake_deadline must be a number of seconds, not {raw!r}") from None
+    return None if not value else float(value)
 
 
 def _enter(request: pytest.FixtureRequest, context: patch_client) -> Network:
@@ -235,7 +282,7 @@ def _wsfake_fallback(request: pytest.FixtureRequest) -> Iterator[None]:
     if not in_memory:
         yield
         return
-    context = patch_client()
+    context = patch_client(deadline=_deadline(request.config, {}))
     # Everything else keeps using the real network, unless an explicit patch_client is active too.
     context.network.pass_unrouted = True
     routes = [(route, context.network.route(route.pattern, route.target)) for route in in_memory]
@@ -275,7 +322,8 @@ def wsfake(request: pytest.FixtureRequest) -> Iterator[Network]:
         args = (options.pop("target"), *args)
     check_errors = options.pop("assert_server_errors", True)
     check_called = options.pop("assert_all_routes_called", False)
-    context = patch_client(*args, raise_server_errors=check_errors, **options)
+    deadline = _deadline(request.config, options)
+    context = patch_client(*args, raise_server_errors=check_errors, deadline=deadline, **options)
     network = _enter(request, context)
     try:
         yield network

@@ -84,6 +84,10 @@ class Sink:
     def on_closed(self) -> None:
         """The transport is gone (closed by either side or reset). Called once, last."""
 
+    def waiting(self) -> str | None:
+        """What the server side waits for, for a stuck connection's report (None: nothing known)."""
+        return None
+
 
 class ServerSession:
     """wsproto over one pipe, with the framing rules of a real server."""
