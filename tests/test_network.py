@@ -280,3 +280,41 @@ async def test_a_handshake_in_progress_at_exit_is_answered_503() -> None:
     assert len(outcome) == 1
     response = outcome[0].response  # type: ignore[attr-defined]
     assert (response.status_code, response.body) == (503, b"Server is shutting down.\n")
+
+
+# Nothing waits forever
+
+
+async def test_a_stuck_connection_fails_at_the_deadline_saying_who_waits_for_what() -> None:
+    async def silent(ws: ServerConnection) -> None:
+        await ws.recv()  # the handler waits for the client, which waits for the handler
+
+    with pytest.raises(wsfake.DeadlineExceeded) as info:
+        async with wsfake.patch_client(silent, deadline=0.2), websockets.connect(URL) as ws:
+            await ws.recv()
+    message = str(info.value)
+    assert "nothing moved on any connection for" in message and "deadline 0.2 s" in message
+    assert "ws://localhost:8000/ws: the handler waits in recv() for the client" in message
+    assert "nothing is on its way to the client" in message
+    assert "  +  " in message  # the transcript
+    assert isinstance(info.value.__cause__, ConnectionClosedError)  # what the cut made the client raise
+
+
+async def test_an_unanswered_handshake_is_reported_as_such() -> None:
+    async def never_accepts(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await asyncio.Event().wait()
+
+    with pytest.raises(wsfake.DeadlineExceeded, match="the app has not accepted or rejected the handshake"):
+        async with wsfake.patch_client(wsfake.ASGI(never_accepts, lifespan=False), deadline=0.2):
+            await websockets.connect(URL, open_timeout=None)
+
+
+async def test_no_deadline_while_things_move() -> None:
+    async def slow_stream(ws: ServerConnection) -> None:
+        for i in range(6):
+            await asyncio.sleep(0.05)
+            await ws.send(str(i))
+
+    async with wsfake.patch_client(slow_stream, deadline=0.15), websockets.connect(URL) as ws:
+        assert [await ws.recv() for _ in range(6)] == [str(i) for i in range(6)]  # 0.3 s in all, never idle 0.15 s

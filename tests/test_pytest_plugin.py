@@ -310,6 +310,20 @@ def test_the_fixture_exits_asynchronously_in_async_tests(pytester: pytest.Pytest
     }[runner]
     backend = "trio" if runner == "anyio trio" else "asyncio"
     pytester.makepyfile(lifespanapp=LIFESPAN_APP)
+    if backend == "asyncio":
+        body = "from websockets.asyncio.client import connect\n    pytest.client = await connect('ws://localhost:8000/ws')"
+        after = '["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]'
+        closed = "assert pytest.client.close_code == 1012"
+    else:
+        # trio forbids leaving the connection's context open past the body: close it, then check the shutdown.
+        pytest.importorskip("websockets.trio.client", reason="websockets.trio needs websockets 17")
+        body = (
+            "from websockets.trio.client import connect\n"
+            "    async with connect('ws://localhost:8000/ws') as ws:\n"
+            "        await ws.send('hi')"
+        )
+        after = '["startup", ("app received", "websocket.receive", None), "shutdown"]'
+        closed = ""
     source = f"""
 import pytest
 from lifespanapp import LOG, app
@@ -320,19 +334,13 @@ def anyio_backend():
 
 {mark}
 async def test_leaves_a_connection_open(wsfake):
-    from websockets.asyncio.client import connect
     wsfake.route("ws://localhost:8000/*", app)
-    {"ws = await connect('ws://localhost:8000/ws')" if backend == "asyncio" else "pass"}
-    {"" if backend == "asyncio" else "from websockets.trio.client import connect as trio_connect"}
-    {"" if backend == "asyncio" else "ws = await trio_connect('ws://localhost:8000/ws').__aenter__()"}
-    pytest.client = ws
+    {body}
 
 def test_after():
-    assert LOG == ["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]
-    assert pytest.client.close_code == 1012
+    assert LOG == {after}
+    {closed}
 """
-    if backend == "trio":
-        pytest.importorskip("websockets.trio.client", reason="websockets.trio needs websockets 17")
     mode = "auto" if runner == "pytest-asyncio auto" else "strict"
     result = run(pytester, source, "-o", f"asyncio_mode={mode}")
     result.assert_outcomes(passed=2)
@@ -460,3 +468,63 @@ def test_each_loop_had_its_own_server(network):
 """
     result = run(pytester, source)
     result.assert_outcomes(passed=3)
+
+
+def test_stuck_tests_fail_at_the_deadline_instead_of_hanging(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+import asyncio
+import pytest
+import websockets
+
+
+async def silent(ws):
+    await ws.recv()
+
+
+@pytest.mark.wsfake(target=silent)
+@pytest.mark.asyncio
+async def test_client_waits_for_the_server(wsfake):
+    async with websockets.connect("ws://localhost:8000/ws") as ws:
+        await ws.recv()
+
+
+@pytest.mark.wsfake(target=silent)
+@pytest.mark.asyncio
+async def test_waits_on_something_else(wsfake):
+    async with websockets.connect("ws://localhost:8000/ws"):
+        await asyncio.Event().wait()
+
+
+@pytest.mark.wsfake(target=silent)
+def test_sync_client_blocked_in_recv(wsfake):
+    from websockets.sync.client import connect
+
+    with connect("ws://localhost:8000/ws") as ws:
+        ws.recv()
+""",
+        ini="wsfake_deadline = 0.3\n",
+    )
+    result.assert_outcomes(failed=3)
+    assert result.stdout.str().count("DeadlineExceeded: wsfake: nothing moved on any connection for") == 3
+
+
+def test_the_deadline_is_configurable_and_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+import pytest
+
+def test_default(wsfake):
+    assert wsfake.deadline == 0.5
+
+@pytest.mark.wsfake(deadline=2)
+def test_marker(wsfake):
+    assert wsfake.deadline == 2
+""",
+        ini="wsfake_deadline = 0.5\n",
+    )
+    result.assert_outcomes(passed=2)
+    off = run(pytester, "def test_off(wsfake):\n    assert wsfake.deadline is None\n", ini="wsfake_deadline = 0\n")
+    off.assert_outcomes(passed=1)

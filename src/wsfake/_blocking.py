@@ -44,7 +44,11 @@ class BlockingSocket:
         self._inbox_size = 0
         self._capacity = pipe.to_client.capacity
         self._eof = False
+        #: The connection was reset: reads fail (after what was already delivered).
         self._reset = False
+        #: The peer closed its reading side: like TCP, the next write still "succeeds", later ones fail.
+        self._peer_closed = False
+        self._writes_after_peer_closed = 0
         self._gone = False
         self._closed = False
         self._read_shut = False
@@ -83,15 +87,20 @@ class BlockingSocket:
         outgoing = self._pipe.to_server
         with self._cond:
             self._over = outgoing.size > outgoing.capacity
-            if outgoing.reset or outgoing.reader_closed:
+            if outgoing.reset:
                 self._reset = True
+            elif outgoing.reader_closed:
+                self._peer_closed = True
             self._cond.notify_all()
 
     def _loop_write(self, data: bytes, sequence: int) -> None:
         outgoing = self._pipe.to_server
         if outgoing.reset or outgoing.reader_closed:
             with self._cond:
-                self._reset = True
+                if outgoing.reset:
+                    self._reset = True
+                else:
+                    self._peer_closed = True
                 self._done = sequence
                 self._cond.notify_all()
             return
@@ -206,6 +215,13 @@ class BlockingSocket:
                 raise BrokenPipeError(errno.EPIPE, "Broken pipe")
             if self._reset:
                 raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+            if self._peer_closed:
+                # As over TCP: a write to a peer that closed goes out (and is answered with a reset);
+                # the next one fails.
+                self._writes_after_peer_closed += 1
+                if self._writes_after_peer_closed > 1:
+                    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+                return
             if not payload:
                 return
             self._sent += 1
@@ -215,6 +231,8 @@ class BlockingSocket:
             while self._done < sequence or self._over:
                 if self._reset:
                     raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+                if self._peer_closed:
+                    return
                 if self._gone:
                     raise self._gone_error()
                 if self._closed:

@@ -69,6 +69,9 @@ class Conventions:
     invalid_utf8_reason: Callable[[int, str], str]
     #: After close_timeout without the client's close frame: abort (True) or close (False) the transport.
     close_timeout_aborts: bool
+    #: After the closing handshake, or failing the connection: half-close and read (discarding) until the
+    #: client closes, as websockets' protocol does (True); or close both directions at once, as uvicorn (False).
+    half_close: bool
 
     def accept_headers(
         self, wsproto_headers: Sequence[tuple[bytes, bytes]], extra: Sequence[tuple[bytes, bytes]]
@@ -153,6 +156,7 @@ def websockets_conventions(server_header: str | object | None = ...) -> Conventi
         malformed_response=None,
         invalid_utf8_reason=lambda position, reason: f"{reason} at position {position}",
         close_timeout_aborts=True,
+        half_close=True,
     )
 
 
@@ -179,4 +183,5 @@ def uvicorn_conventions(*, server_header: bool = True, date_header: bool = True)
         malformed_response=_uvicorn_bad_request,
         invalid_utf8_reason=lambda position, reason: "",
         close_timeout_aborts=False,
+        half_close=False,
     )

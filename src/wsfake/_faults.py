@@ -147,7 +147,6 @@ class FaultShaper(Shaper):
         self._scheduled = False
         self._direction: Direction | None = None
         self._counter = MessageCounter()
-        self._sent = 0
         self._cut = False
 
     def push(self, direction: Direction, data: bytes, eof: bool) -> None:
@@ -176,14 +175,10 @@ class FaultShaper(Shaper):
     def _until_cut(self, data: bytes) -> tuple[bytes, bool]:
         faults = self._faults
         if faults.drop_bytes is not None:
-            room = faults.drop_bytes - self._sent
-            if len(data) >= room:
-                self._sent += room
-                return data[:room], True
-            self._sent += len(data)
-            return data, False
-        assert faults.drop_messages is not None
-        end = self._counter.end_of_message(data, faults.drop_messages)
+            end = self._counter.end_of_bytes(data, faults.drop_bytes)
+        else:
+            assert faults.drop_messages is not None
+            end = self._counter.end_of_message(data, faults.drop_messages)
         if end is None:
             return data, False
         return data[:end], True
@@ -241,6 +236,25 @@ class MessageCounter:
         self._remaining = 0
         self._ends_message = False
         self.messages = 0
+        self.bytes = 0
+
+    def end_of_bytes(self, data: bytes, limit: int) -> int | None:
+        """The offset in ``data`` where ``limit`` bytes after the HTTP head have passed, or None."""
+        offset = 0
+        if self._in_head:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end < 0:
+                return None
+            offset = len(data) - (len(self._head) - end - 4)
+            self._head = b""
+            self._in_head = False
+        room = limit - self.bytes
+        if len(data) - offset >= room:
+            self.bytes = limit
+            return offset + room
+        self.bytes += len(data) - offset
+        return None
 
     def end_of_message(self, data: bytes, limit: int) -> int | None:
         """The offset in ``data`` just past the message that makes ``limit`` messages, or None."""

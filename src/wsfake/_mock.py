@@ -369,7 +369,8 @@ class MockConnection(Sink):
 
         async def run_async() -> tuple[int, str] | None:
             await self._act_async(start, allow_closed=True)
-            return await self.wait_closed(timeout)
+            frame: tuple[int, str] | None = await self.wait_closed(timeout)
+            return frame
 
         def run_blocking() -> tuple[int, str] | None:
             self._act_blocking(start, allow_closed=True)

@@ -118,7 +118,8 @@ class Route:
     ) -> Route:
         """Cut the next connections after ``messages`` complete messages (or ``bytes`` bytes) in ``direction``.
 
-        The cut is abrupt: no close frame; both sides see the connection reset.
+        Both count after the opening handshake (0: cut right after it). The cut is
+        abrupt: no close frame; both sides see the connection reset.
         """
         if (messages is None) == (bytes is None):
             raise ValueError("drop_after needs exactly one of messages=N or bytes=N")

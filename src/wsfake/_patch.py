@@ -89,9 +89,13 @@ def active_networks() -> list[Network]:
     return list(_active)
 
 
-def _install_hooks() -> list[Callable[[], None]]:
+def _install_hooks(undo: list[Callable[[], None]]) -> None:
+    """Install every adapter's hook, each when its library is imported; their undos go to ``undo``.
+
+    A library imported later, inside the patch, appends its undo then: ``undo``
+    must be the list the last exit runs.
+    """
     dialer = _Dialer()
-    undo: list[Callable[[], None]] = []
     try:
         for adapter in adapters():
 
@@ -102,15 +106,15 @@ def _install_hooks() -> list[Callable[[], None]]:
     except BaseException:
         for remove in reversed(undo):
             remove()
+        undo.clear()
         raise
-    return undo
 
 
 def _activate(network: Network) -> None:
     with _lock:
         if not _active:
             _guard.install(active_networks)
-            _undo.extend(_install_hooks())
+            _install_hooks(_undo)
         _active.append(network)
 
 

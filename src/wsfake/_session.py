@@ -140,6 +140,7 @@ class ServerSession:
         self.finished = False
         self._reading_paused = False
         self._watch: _FrameWatch | None = None
+        self._discarding = False
         self._frame_parts: list[Any] = []
         self._drain_waiter: Any = None
         self._close_timer: Timer | None = None
@@ -194,6 +195,8 @@ class ServerSession:
             return
 
     def _receive(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self._ws.state is ConnectionState.CONNECTING:
             self._receive_handshake(data)
         elif self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
@@ -329,7 +332,18 @@ class ServerSession:
                 self.send_close(*self.close_rcvd)
         self._cancel_close_timer()
         self.sink.on_close(*self.close_rcvd)
-        self.close_transport()
+        self._end_after_close()
+
+    def _end_after_close(self) -> None:
+        """The closing handshake is over (or the connection failed): close, as the real server closes."""
+        if not self.conventions.half_close:
+            self.close_transport()
+            return
+        # Half-close and read on, discarding, until the client closes too (or close_timeout passes).
+        self._discarding = True
+        self._out.write_eof()
+        if self.close_timeout is not None and self._close_timer is None and not self.finished:
+            self._close_timer = self.host.call_later(self.close_timeout, self._close_timed_out)
 
     def _lost(self) -> None:
         """EOF or reset from the client before a close frame (or after it, unanswered)."""
@@ -545,12 +559,12 @@ class ServerSession:
             self._close_timer = None
 
     def fail(self, code: int, reason: str) -> None:
-        """Fail the connection: send a close frame with ``code`` and close the transport."""
+        """Fail the connection: send a close frame with ``code``, then end it as the real server does."""
         with contextlib.suppress(ConnectionLost):
             self.send_close(code, reason)
         self._cancel_close_timer()
         self.sink.on_failed(code, reason)
-        self.close_transport()
+        self._end_after_close()
 
     # Ending
 

@@ -45,7 +45,7 @@ def serving(destination: Destination) -> Iterator[None]:
         _pending.reset(token)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signature(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
 

@@ -11,11 +11,15 @@ connector's own protocol (``self._factory()``) connected to an in-memory
 transport. aiohttp's request writer, response parser, handshake checks, frame
 reader (C or Python), timeouts, heartbeat and connection release then run
 unchanged. An in-memory connection is never put back in the pool, so a later
-plain request to the same host cannot reuse it. A routed upgrade uses no proxy
-and no TLS (there is no network to cross); an unrouted URL is refused the way
-aiohttp reports a closed port (``ClientConnectorError`` around the
-``ConnectionRefusedError``). Every other request goes to aiohttp's own code,
-through the real network.
+plain request to the same host cannot reuse it. ``wss://`` is served without
+TLS. Through an HTTP proxy, aiohttp's own proxy code asks for a ``CONNECT``
+tunnel, which the in-memory server answers as the proxy would
+(``_create_direct_connection`` gives the in-memory connection for the proxy,
+``_start_tls_connection`` leaves it unencrypted); a ``ws://`` URL, which aiohttp
+would send to the proxy in absolute form without a tunnel, is served without the
+proxy. An unrouted URL is refused the way aiohttp reports a closed port
+(``ClientConnectorError`` around the ``ConnectionRefusedError``). Every other
+request goes to aiohttp's own code, through the real network.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .._asyncio_transport import AsyncioTransport
 from .._exceptions import NoRoute
 from .._url import URL, normalize_host
 from . import Destination, Dialer, Undo
@@ -49,6 +54,8 @@ class _Upgrade:
     request: Any
     destination: Destination | None
     refused: NoRoute | None
+    #: Through an HTTP proxy: aiohttp's connection to the proxy is the in-memory one.
+    tunnel: bool = False
 
 
 _pending: ContextVar[_Upgrade | None] = ContextVar("wsfake_aiohttp_upgrade", default=None)
@@ -77,6 +84,8 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
     connect_original = vars(base)["connect"]
     get_original = vars(base)["_get"]
     create_original = vars(tcp)["_create_connection"]
+    direct_original = vars(tcp)["_create_direct_connection"]
+    tls_original = vars(tcp)["_start_tls_connection"]
 
     async def connect(self: Any, req: Any, traces: Any, timeout: Any) -> Any:
         if not is_upgrade(req):
@@ -93,7 +102,9 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
             if destination is None:
                 with dialer.allow_real(url.host, url.port):
                     return await connect_original(self, req, traces, timeout)
-            req.update_proxy(None, None, None)
+            if req.proxy is not None and not req.is_ssl():
+                # aiohttp would send this upgrade to the proxy in absolute form, without a tunnel.
+                req.update_proxy(None, None, None)
             upgrade = _Upgrade(self, req, destination, None)
         token = _pending.set(upgrade)
         try:
@@ -123,32 +134,59 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
 
         get = get_sync
 
+    async def open_in_memory(connector: Any, destination: Destination) -> tuple[AsyncioTransport, Any]:
+        transport, protocol = await open_transport(asyncio.get_running_loop(), destination, connector._factory)
+        protocol._should_close = True  # never pooled: the pool is for real connections
+        return transport, protocol
+
     async def create_connection(self: Any, req: Any, traces: Any, timeout: Any) -> Any:
         upgrade = _pending.get()
         if upgrade is None or upgrade.request is not req or upgrade.connector is not self:
             return await create_original(self, req, traces, timeout)
-        _pending.set(None)  # one connection per request
         if upgrade.refused is not None:
+            _pending.set(None)
             raise client_error(req.connection_key, upgrade.refused) from upgrade.refused
         assert upgrade.destination is not None
-        _, protocol = await open_transport(asyncio.get_running_loop(), upgrade.destination, self._factory)
-        protocol._should_close = True  # never pooled: the pool is for real connections
+        if req.proxy is not None:
+            upgrade.tunnel = True  # aiohttp's proxy code runs; its connection to the proxy is in memory
+            return await create_original(self, req, traces, timeout)
+        _pending.set(None)  # one connection per request
+        _, protocol = await open_in_memory(self, upgrade.destination)
         return protocol
 
-    wrapped: list[tuple[Any, Any]] = [
-        (connect, connect_original),
-        (get, get_original),
-        (create_connection, create_original),
+    async def create_direct_connection(self: Any, req: Any, traces: Any, timeout: Any, **kwargs: Any) -> Any:
+        upgrade = _pending.get()
+        if upgrade is None or not upgrade.tunnel or upgrade.connector is not self:
+            return await direct_original(self, req, traces, timeout, **kwargs)
+        _pending.set(None)
+        assert upgrade.destination is not None
+        transport, protocol = await open_in_memory(self, upgrade.destination)
+        # As asyncio's socket transports declare: aiohttp < 3.9 warns about TLS in TLS without it.
+        transport._start_tls_compatible = True  # type: ignore[attr-defined]
+        return transport, protocol
+
+    async def start_tls_connection(self: Any, underlying_transport: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(underlying_transport, AsyncioTransport):
+            return await tls_original(self, underlying_transport, *args, **kwargs)
+        protocol = self._factory()  # as start_tls would: a new protocol on the same, unencrypted, connection
+        underlying_transport.set_protocol(protocol)
+        protocol.connection_made(underlying_transport)
+        protocol._should_close = True
+        return underlying_transport, protocol
+
+    hooks: list[tuple[Any, str, Any, Any]] = [
+        (base, "connect", connect, connect_original),
+        (base, "_get", get, get_original),
+        (tcp, "_create_connection", create_connection, create_original),
+        (tcp, "_create_direct_connection", create_direct_connection, direct_original),
+        (tcp, "_start_tls_connection", start_tls_connection, tls_original),
     ]
-    for hook, original in wrapped:
+    for cls, name, hook, original in hooks:
         hook.__wrapped__ = original
-    base.connect = connect
-    base._get = get
-    tcp._create_connection = create_connection
+        setattr(cls, name, hook)
 
     def undo() -> None:
-        tcp._create_connection = create_original
-        base._get = get_original
-        base.connect = connect_original
+        for cls, name, _, original in reversed(hooks):
+            setattr(cls, name, original)
 
     return undo

@@ -416,3 +416,103 @@ async def a_send_after_disconnect(url: str, trace: Trace) -> None:
 @CLIENT.driver()
 async def a_keepalive(url: str, trace: Trace) -> None:
     await keepalive(url, trace, "alive")
+
+
+# Server options and hooks
+
+
+@CLIENT.driver(
+    "h_server_header_none", "h_server_header_custom", "a_server_header_off", "h_process_response_adds_header"
+)
+async def opened_then_echo(url: str, trace: Trace) -> None:
+    await echo(url, trace, ["x"])
+
+
+@CLIENT.driver()
+async def h_process_request_strips_extensions(url: str, trace: Trace) -> None:
+    await echo(url, trace, ["x"], compress=15)
+
+
+@CLIENT.driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+async def handshake_answer(url: str, trace: Trace) -> None:
+    await connect_only(url, trace)
+
+
+@CLIENT.driver()
+async def h_origins(url: str, trace: Trace) -> None:
+    await connect_only(url, trace, origin="https://evil.example")
+
+
+@CLIENT.driver()
+async def h_select_subprotocol(url: str, trace: Trace) -> None:
+    async with session() as client, client.ws_connect(url, protocols=["v1", "v2", "v3"]) as ws:
+        opened(trace, ws)
+        message(trace, await ws.receive())
+
+
+@CLIENT.driver("h_over_max_size_deflate", "a_over_max_size_deflate")
+async def over_max_size_deflate(url: str, trace: Trace) -> None:
+    async with session() as client, client.ws_connect(url, compress=15) as ws:
+        await ws.send_str("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@CLIENT.driver()
+async def a_over_max_size(url: str, trace: Trace) -> None:
+    async with session() as client, client.ws_connect(url) as ws:
+        await ws.send_str("x" * 1001)
+        await until_closed(ws, trace)
+
+
+async def server_pings(url: str, trace: Trace, wait: float | None) -> None:
+    """Whether the server pings (``autoping=False`` shows PINGs), then the client closes.
+
+    A handler route closes by itself after its delay; an ASGI route waits for the client, which gives up
+    after ``wait`` seconds without a ping (the pinging servers ping every 20 ms).
+    """
+    async with session() as client, client.ws_connect(url, autoping=False) as ws:
+        try:
+            msg = await ws.receive(timeout=wait)
+        except asyncio.TimeoutError:
+            trace.add("server pinged", False)
+        else:
+            trace.add("server pinged", msg.type is aiohttp.WSMsgType.PING)
+            if msg.type is aiohttp.WSMsgType.PING:
+                await ws.pong(msg.data)
+            else:
+                message(trace, msg)
+    closed(trace, ws)
+
+
+@CLIENT.driver("h_keepalive_none", "h_keepalive_zero")
+async def handler_pings(url: str, trace: Trace) -> None:
+    await server_pings(url, trace, None)
+
+
+@CLIENT.driver("a_keepalive_off", "a_keepalive_on")
+async def asgi_pings(url: str, trace: Trace) -> None:
+    await server_pings(url, trace, 0.5)
+
+
+@CLIENT.driver("a_close_nocode", "a_close_reason_124")
+async def app_closes(url: str, trace: Trace) -> None:
+    await server_close(url, trace)
+
+
+@CLIENT.driver()
+async def h_connection_attributes(url: str, trace: Trace) -> None:
+    async with session() as client, client.ws_connect(url) as ws:
+        message(trace, await ws.receive())
+    closed(trace, ws)
+
+
+@CLIENT.driver("h_client_vanishes", "a_client_vanishes")
+async def client_vanishes(url: str, trace: Trace) -> None:
+    # Closing the session closes its connector's connections: no close frame is sent. The message first
+    # (as the raw client does) ends the handler's wait whenever it starts, so nothing races.
+    client = aiohttp.ClientSession()
+    ws = await client.ws_connect(url)
+    await ws.send_str("last words")
+    await client.close()
+    message(trace, await ws.receive())
+    closed(trace, ws)

@@ -5,8 +5,9 @@ wsfake; the traces must be equal (see runner.py). Messages and close frames are
 read with ``recv_data_frame(True)``, which shows the opcode and the close frame's
 payload; a few scenarios read with ``WebSocketApp``'s callbacks, whose
 ``on_close(code, reason)`` is how most users see a close. websocket-client has
-no permessage-deflate and no client-side message size limit: the scenarios
-about those are not expressible.
+no permessage-deflate, no client-side message size limit and no context
+manager: the scenarios about those are not expressible. Protocol violations and
+requests that are not upgrades are the raw client's (clients/raw.py).
 """
 
 from __future__ import annotations
@@ -72,19 +73,24 @@ def record_frame(trace: Trace, opcode: int, frame: ABNF) -> None:
         trace.add(ABNF.OPCODE_MAP[opcode], bytes(frame.data).hex())
 
 
-def until_closed(ws: websocket.WebSocket, trace: Trace) -> None:
-    """Record every frame until the server's close frame (answered by the library), then the next read."""
+def until_closed(ws: websocket.WebSocket, trace: Trace, read_after_close: bool = True) -> None:
+    """Record every frame until the server's close frame (answered by the library), then the next read.
+
+    Without ``read_after_close``, the socket is closed instead: when the server closes its socket right after its
+    close frame (uvicorn failing a connection), the library's answer races that, and the next read sees EOF or a reset.
+    """
     try:
         while True:
             opcode, frame = ws.recv_data_frame(True)
             record_frame(trace, opcode, frame)
             if opcode == ABNF.OPCODE_CLOSE:
                 break
-        trace.add("after close", ws.recv())
+        if read_after_close:
+            trace.add("after close", ws.recv())
     except websocket.WebSocketException as exc:
         trace.add("raised", *describe(exc))
     trace.add("connected", ws.connected)
-    ws.close()
+    ws.shutdown()
 
 
 def closed(trace: Trace, ws: websocket.WebSocket) -> None:
@@ -392,11 +398,20 @@ def backpressure(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver("h_invalid_utf8_from_client", "a_invalid_utf8_from_client")
-def invalid_utf8_from_client(url: str, trace: Trace) -> None:
+def send_invalid_utf8(url: str) -> websocket.WebSocket:
     ws = connect(url)
-    ws.send_frame(ABNF(1, 0, 0, 0, ABNF.OPCODE_TEXT, 1, b"\xc3\x28"))
-    until_closed(ws, trace)
+    ws.send_frame(ABNF(1, 0, 0, 0, ABNF.OPCODE_TEXT, 1, b"\xc3\x28"))  # a masked text frame, invalid UTF-8
+    return ws
+
+
+@CLIENT.driver()
+def h_invalid_utf8_from_client(url: str, trace: Trace) -> None:
+    until_closed(send_invalid_utf8(url), trace)
+
+
+@CLIENT.driver()
+def a_invalid_utf8_from_client(url: str, trace: Trace) -> None:
+    until_closed(send_invalid_utf8(url), trace, read_after_close=False)
 
 
 # ASGI targets (uvicorn with each WebSocket implementation)
@@ -446,3 +461,89 @@ def a_send_after_disconnect(url: str, trace: Trace) -> None:
     ws = connect(url)
     ws.close()
     closed(trace, ws)
+
+
+# Server options and hooks
+
+
+@CLIENT.driver(
+    "h_server_header_none",
+    "h_server_header_custom",
+    "a_server_header_off",
+    "h_process_request_strips_extensions",
+    "h_process_response_adds_header",
+)
+def opened_then_echo(url: str, trace: Trace) -> None:
+    echo(url, trace, ["x"])
+
+
+@CLIENT.driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+def handshake_answer(url: str, trace: Trace) -> None:
+    connect(url, trace)
+
+
+@CLIENT.driver("h_bad_key", "a_bad_key")
+def bad_key(url: str, trace: Trace) -> None:
+    # websocket-client sends the Sec-WebSocket-Key given in a header dict instead of its own.
+    connect(url, trace, header={"Sec-WebSocket-Key": "not a key"}).close()
+
+
+@CLIENT.driver()
+def h_origins(url: str, trace: Trace) -> None:
+    connect(url, trace, origin="https://evil.example")
+
+
+@CLIENT.driver()
+def h_select_subprotocol(url: str, trace: Trace) -> None:
+    ws = connect(url, trace, subprotocols=["v1", "v2", "v3"])
+    trace.received(ws.recv())
+    ws.close()
+
+
+@CLIENT.driver()
+def a_over_max_size(url: str, trace: Trace) -> None:
+    ws = connect(url)
+    ws.send("x" * 1001)
+    until_closed(ws, trace, read_after_close=False)
+
+
+@CLIENT.driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+def server_pings(url: str, trace: Trace) -> None:
+    """The server holds the connection, then closes it: were there pings before (answered by the library)?"""
+    ws = connect(url)
+    pinged = False
+    try:
+        while True:
+            opcode, frame = ws.recv_data_frame(True)
+            if opcode == ABNF.OPCODE_PING:
+                pinged = True
+                continue
+            record_frame(trace, opcode, frame)
+            if opcode == ABNF.OPCODE_CLOSE:
+                break
+    except websocket.WebSocketException as exc:
+        trace.add("raised", *describe(exc))
+    trace.add("server pinged", pinged)
+    ws.shutdown()  # close() does nothing once the close frame was answered; the socket is still open
+
+
+@CLIENT.driver("a_close_nocode", "a_close_reason_124")
+def app_closes_with_frame(url: str, trace: Trace) -> None:
+    until_closed(connect(url), trace)
+
+
+@CLIENT.driver()
+def h_connection_attributes(url: str, trace: Trace) -> None:
+    ws = connect(url)
+    trace.received(ws.recv())
+    ws.close()
+    closed(trace, ws)
+
+
+@CLIENT.driver("h_client_vanishes", "a_client_vanishes")
+def client_vanishes(url: str, trace: Trace) -> None:
+    # shutdown() closes the socket without a close frame. The message first ends the server's wait, so nothing races.
+    ws = connect(url)
+    ws.send("last words")
+    ws.shutdown()
+    trace.add("connected", ws.connected)
