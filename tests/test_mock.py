@@ -101,7 +101,11 @@ async def test_handshake_control_and_subprotocols() -> None:
         with pytest.raises(InvalidStatus) as rejected:
             await websockets.connect(URL, subprotocols=["chat.v1"])
         response = rejected.value.response
-        assert (response.status_code, response.headers["WWW-Authenticate"], response.body) == (401, "Bearer", b"who are you?")
+        assert (response.status_code, response.headers["WWW-Authenticate"], response.body) == (
+            401,
+            "Bearer",
+            b"who are you?",
+        )
         async with websockets.connect(URL, subprotocols=["chat.v1", "chat.v2"]) as ws:
             conn = await server.connected()
             assert ws.subprotocol == conn.subprotocol == "chat.v2" and conn.subprotocols == ["chat.v1", "chat.v2"]

@@ -13,6 +13,7 @@ waits in the caller's own way and acts on the connection's loop.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json as json_module
 import threading
 import time
@@ -89,10 +90,8 @@ def _waker(set_event: Callable[[], object]) -> Callable[[], object]:
             if threading.get_ident() == thread:
                 set_event()
             else:
-                try:
+                with contextlib.suppress(trio.RunFinishedError):
                     token.run_sync_soon(set_event)
-                except trio.RunFinishedError:
-                    pass
 
         return wake_trio
     import asyncio

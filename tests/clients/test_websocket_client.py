@@ -34,7 +34,6 @@ URL = "ws://example.com/chat"
 TIMEOUT = 5
 
 
-
 async def echo(ws: ServerConnection) -> None:
     async for message in ws:
         await ws.send(message)
