@@ -117,7 +117,7 @@ async def test_bad_input_gets_a_precise_error() -> None:
         server = net.mock(URL, json=True)
         with pytest.raises(ValueError, match="a MockServer already serves ws://localhost:8000/ws"):
             net.mock(URL)
-        with pytest.raises(TimeoutError, match="no client connected within 0.01 s"):
+        with pytest.raises(TimeoutError, match=r"no client connected within 0\.01 s"):
             await server.connected(timeout=0.01)
         with pytest.raises(ValueError, match="status must be an HTTP status other than 101"):
             server.reject_next(101)

@@ -236,7 +236,8 @@ class MockConnection(Sink):
         exc = closed_exception(session.close_rcvd, session.close_sent, session.close_rcvd_then_sent)
         if self._dropped and hasattr(exc, "add_note"):
             exc.add_note(
-                "wsfake: the test dropped this connection with conn.drop(); wait for the next one with server.connected()"
+                "wsfake: the test dropped this connection with conn.drop(); "
+                "wait for the next one with server.connected()"
             )
         return exc
 
