@@ -185,11 +185,11 @@ async def test_connection_attributes() -> None:
         ) as ws,
     ):
         assert await ws.recv() == "ok"
-        assert ws.remote_address == ("localhost", 8000)
+        assert ws.remote_address == ("127.0.0.1", 8000)  # as the connected socket reports it
     assert seen["path"] == "/ws/a%20b?x=1&y=2"
     assert seen["ua"].startswith("Python/") and "websockets/" in seen["ua"]
     assert seen["custom"] == ["1", "2"]
-    assert seen["remote"][0] == "127.0.0.1" and seen["local"] == ("localhost", 8000)
+    assert seen["remote"][0] == "127.0.0.1" and seen["local"] == ("127.0.0.1", 8000)
     assert seen["state"] is websockets.protocol.State.OPEN
     assert seen["close_code"] is None and seen["id"].version == 4
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -27,13 +29,16 @@ def make_pipe(buffer_size: int = 64 * 1024) -> Pipe:
     )
 
 
-async def test_bytes_arrive_in_a_later_iteration_and_are_batched() -> None:
+async def test_bytes_arrive_in_a_later_iteration_in_order() -> None:
     pipe = make_pipe()
     client, server = pipe.client_stream(), pipe.server_stream()
     await client.send(b"ab")
-    await client.send(b"cd")
     assert pipe.to_server.visible_size == 0, "delivery must not happen inside send()"
-    assert await server.receive() == b"abcd"
+    await client.send(b"cd")
+    received = await server.receive()
+    if received == b"ab":  # "cd" may still be on its way, as on a socket
+        received += await server.receive()
+    assert received == b"abcd"
 
 
 async def test_receive_respects_max_bytes() -> None:
@@ -88,8 +93,9 @@ async def test_close_delivers_buffered_bytes_then_eof() -> None:
         await client.receive()
     with pytest.raises(anyio.ClosedResourceError):
         await server.send(b"more")
+    await client.send(b"to a closed peer")  # as over TCP, the first write after the peer closed goes out
     with pytest.raises(anyio.BrokenResourceError):
-        await client.send(b"to a closed peer")
+        await client.send(b"and fails after the peer's reset")
 
 
 async def test_abort_resets_the_connection() -> None:
@@ -106,6 +112,47 @@ async def test_socket_attributes() -> None:
     server = pipe.server_stream()
     assert server.extra(SocketAttribute.remote_address) == ("127.0.0.1", 50123)
     assert server.extra(SocketAttribute.local_port) == 8000
+
+
+@pytest.mark.parametrize("end", ["eof", "reset", "closed", "data"])
+async def test_every_receive_and_send_yields_to_the_loop_as_a_socket_does(end: str) -> None:
+    """A client looping on reads at EOF (or on a busy stream) must let other tasks run."""
+    pipe = make_pipe()
+    client, server = pipe.client_stream(), pipe.server_stream()
+    await server.send(b"x" * 1000 if end == "data" else b"")
+    if end == "eof":
+        await server.aclose()
+    elif end == "reset":
+        server.abort()
+    elif end == "closed":
+        await client.aclose()
+    await wait_all_tasks_blocked()
+
+    async def receive() -> None:
+        await client.receive(1)
+
+    async def send() -> None:
+        await server.send(b"y")
+
+    for operation in (receive, send):
+        # asyncio runs the other task in the first call's iteration; trio, in the next batch at the latest.
+        assert await calls_until_another_task_ran(operation) <= 2, operation.__name__
+
+
+async def calls_until_another_task_ran(operation: Callable[[], Awaitable[None]]) -> int:
+    other_task_ran = anyio.Event()
+
+    async def other_task() -> None:
+        other_task_ran.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other_task)
+        for calls in range(1, 100):
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await operation()
+            if other_task_ran.is_set():
+                return calls
+    raise AssertionError("99 calls never let another task run")
 
 
 class RecordingProtocol(asyncio.Protocol):

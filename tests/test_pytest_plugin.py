@@ -311,7 +311,9 @@ def test_the_fixture_exits_asynchronously_in_async_tests(pytester: pytest.Pytest
     backend = "trio" if runner == "anyio trio" else "asyncio"
     pytester.makepyfile(lifespanapp=LIFESPAN_APP)
     if backend == "asyncio":
-        body = "from websockets.asyncio.client import connect\n    pytest.client = await connect('ws://localhost:8000/ws')"
+        body = (
+            "from websockets.asyncio.client import connect\n    pytest.client = await connect('ws://localhost:8000/ws')"
+        )
         after = '["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]'
         closed = "assert pytest.client.close_code == 1012"
     else:

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
             seen.append((type(exc).__module__, exc.rcvd.code, exc.rcvd.reason, str(exc), ws.state.name))
 
     async def main():
-        network = wsfake.Network()
+        network = wsfake.Network(shutdown_timeout=0.1)  # the client never closes its end of the connection
         network.route("ws://x/*", handler)
         client, _ = await WsprotoClient.connect(network, "ws://x/")
         await client.send(TextMessage("hi"))

@@ -53,8 +53,8 @@ def build_scope(session: ServerSession, *, root_path: str, state: dict[str, Any]
         "asgi": dict(ASGI_VERSION),
         "http_version": "1.1",
         "scheme": session.scheme,
-        "server": session.server_address,
-        "client": session.client_address,
+        "server": session.server_address[:2],  # uvicorn reports (host, port), also for IPv6
+        "client": session.client_address[:2],
         "root_path": root_path,
         "path": root_path + urllib.parse.unquote(raw_path),
         "raw_path": root_path.encode("ascii") + raw_path.encode("ascii"),

@@ -38,7 +38,7 @@ class BlockingSocket:
         # Constructed on the pipe's loop thread.
         self._pipe = pipe
         self._host: Host = pipe.host
-        self.family = socket.AF_INET6 if ":" in pipe.server_address[0] else socket.AF_INET
+        self.family = socket.AF_INET6 if len(pipe.server_address) == 4 else socket.AF_INET
         self._cond = threading.Condition()
         self._inbox: deque[bytes] = deque()
         self._inbox_size = 0
@@ -304,11 +304,11 @@ class BlockingSocket:
 
     def getpeername(self) -> tuple[Any, ...]:
         self._check_open()
-        return _address(self.family, self._pipe.server_address)
+        return self._pipe.server_address
 
     def getsockname(self) -> tuple[Any, ...]:
         self._check_open()
-        return _address(self.family, self._pipe.client_address)
+        return self._pipe.client_address
 
     def setsockopt(self, level: int, option: int, value: Any, *args: Any) -> None:
         """Accepted and ignored: TCP_NODELAY, keepalive and buffer sizes mean nothing in memory."""
@@ -349,13 +349,6 @@ class BlockingSocket:
             watchers = list(self._watchers)
         for watcher in watchers:
             watcher()
-
-
-def _address(family: int, address: tuple[str, int]) -> tuple[Any, ...]:
-    host, port = address
-    if family == socket.AF_INET6:
-        return (host, port, 0, 0)
-    return (host, port)
 
 
 class Selector(selectors.BaseSelector):

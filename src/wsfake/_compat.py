@@ -13,7 +13,8 @@ from typing import Any
 
 import wsproto
 from wsproto.connection import Connection
-from wsproto.frame_protocol import FrameProtocol, Opcode
+from wsproto.extensions import Extension
+from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode
 
 #: wsproto releases whose private attributes below were checked.
 TESTED_WSPROTO = ((1, 2), (1, 3))
@@ -67,6 +68,32 @@ def message_in_progress(connection: Connection) -> bool:
 def extensions(connection: Connection) -> list[Any]:
     """The extensions negotiated on the connection, in wsproto's order."""
     return list(connection._proto.extensions)
+
+
+def idle_server_writer(connection: Connection) -> FrameProtocol | None:
+    """The frame layer of a server connection between outgoing messages; None otherwise."""
+    proto: FrameProtocol = connection._proto
+    if proto.client or proto._outbound_opcode is not None:
+        return None
+    return proto
+
+
+def idle_reader(connection: Connection) -> tuple[FrameDecoder, list[Extension]] | None:
+    """The frame decoder and extensions when no incoming byte is buffered and no frame or message is in progress."""
+    proto = connection._proto
+    decoder: FrameDecoder = proto._frame_decoder
+    if decoder.header is not None or decoder.buffer.buffer or proto._message_decoder.opcode is not None:
+        return None
+    return decoder, proto.extensions
+
+
+def accept_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """wsproto's 101 headers as wsproto 1.3 and both real servers write them.
+
+    wsproto 1.2 writes ``Upgrade: WebSocket``; uvicorn and ``websockets.serve``
+    write ``Upgrade: websocket``, which a client may see.
+    """
+    return [(name, b"websocket") if name.lower() == b"upgrade" else (name, value) for name, value in headers]
 
 
 def is_client(connection: Connection) -> bool:

@@ -33,11 +33,12 @@ class NoRoute(WsfakeError, ConnectionRefusedError):
     code sees exactly what a real connection to a closed port raises.
     """
 
-    def __init__(self, url: str, routes: list[str]) -> None:
+    def __init__(self, url: str, routes: list[str], message: str | None = None) -> None:
         listed = ", ".join(routes) if routes else "none"
         super().__init__(
             errno.ECONNREFUSED,
-            f"wsfake: connection to {url} refused: no route matches it "
+            message
+            or f"wsfake: connection to {url} refused: no route matches it "
             f"(routes: {listed}). Add one with network.route(pattern, target), "
             f"or let it reach the real network with network.pass_through(pattern).",
         )

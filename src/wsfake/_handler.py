@@ -401,14 +401,7 @@ class ServerConnection(Sink):
             self._reading = False
 
     def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Data]:
-        try:
-            while True:
-                yield await self.recv()
-        except ConnectionClosedOK:
-            return
+        return _Messages(self)
 
     # Sending
 
@@ -818,3 +811,26 @@ async def _aiter_sync(items: Iterable[Any]) -> AsyncIterator[Any]:
 
 
 __all__ = ["HandlerOptions", "ServerConnection", "State"]
+
+
+class _Messages:
+    """``async for message in connection``: messages until a normal close, as websockets iterates.
+
+    An iterator object rather than an async generator: a handler that leaves the
+    loop early (an exception in its body) leaves nothing to finalize, on asyncio
+    and on trio alike.
+    """
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: ServerConnection) -> None:
+        self._connection = connection
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self._connection.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None

@@ -15,7 +15,6 @@ lifespan shutdown.
 from __future__ import annotations
 
 import errno
-import itertools
 import sys
 import threading
 import traceback
@@ -33,20 +32,13 @@ from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
 from ._records import DEFAULT_KEEP_CALLS, Call, Calls
 from ._session import ServerSession, Sink
 from ._targets import Target, as_target
-from ._url import URL, AnyURL, Pattern, PatternLike
+from ._url import URL, AnyURL, Pattern, PatternLike, socket_addresses
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
 if TYPE_CHECKING:
     from ._mock import MockServer
-
-_ports = itertools.count(50000)
-
-
-def _client_address() -> tuple[str, int]:
-    """A made-up local address for the client end, distinct per connection."""
-    return ("127.0.0.1", 50000 + (next(_ports) - 50000) % 15000)
 
 
 class Route:
@@ -162,6 +154,10 @@ class Route:
 
 
 PASS_THROUGH = object()
+
+
+#: Seconds server code gets to finish once its stuck connection was closed at exit, before it is cancelled.
+_GRACE_AFTER_CLOSE = 1.0
 
 
 class _Live:
@@ -407,12 +403,8 @@ class Network:
             )
         if route is not None:
             await self._prepare(state, route)
-        pipe = Pipe(
-            host,
-            buffer_size=self.buffer_size,
-            client_address=_client_address(),
-            server_address=address or (url.host, url.port),
-        )
+        client_address, server_address = socket_addresses(*(address or (url.host, url.port)))
+        pipe = Pipe(host, buffer_size=self.buffer_size, client_address=client_address, server_address=server_address)
         if route is None:
             self._dispatch(state, pipe, url)
         else:
@@ -591,8 +583,11 @@ class Network:
         Open connections get the target's shutdown close (ASGI 1012, handlers
         1001), whose server code hears it at once; connections still in their
         handshake get the server's shutdown answer (500 / 503). Their tasks get
-        ``shutdown_timeout`` seconds to finish, then are cancelled. Loops in
-        other threads (the portal of threaded clients) are stopped from here.
+        ``shutdown_timeout`` seconds to finish. A connection whose client never
+        finished the closing handshake is then ended as the server's
+        ``close_timeout`` would end it (its server code sees it closed) and gets
+        a moment more; what still runs is cancelled. Loops in other threads (the
+        portal of threaded clients) are stopped from here.
         """
         self.closing = True
         here = current_host_key()
@@ -657,6 +652,16 @@ class Network:
                 if _waits_forever(task, live):
                     task.cancel()
                 await task.wait()
+        stuck = [item for item in live if item.task is not None and not item.task.done]
+        if stuck:
+            # Connections whose client never finished closing end as close_timeout would end
+            # them (the server code sees the connection closed, not a cancellation), sooner.
+            for item in stuck:
+                item.session.expire_close_timeout()
+            with anyio.move_on_after(min(self.shutdown_timeout, _GRACE_AFTER_CLOSE)):
+                for item in stuck:
+                    assert item.task is not None
+                    await item.task.wait()
         for task in tasks:
             if not task.done:
                 task.cancel()
@@ -802,14 +807,13 @@ def _request_info(session: ServerSession) -> tuple[list[tuple[str, str]], list[s
 def _no_route_after_connect(url: URL, routes: list[str]) -> Exception:
     from ._exceptions import NoRoute
 
-    exc = NoRoute(str(url), routes)
-    exc.args = (
-        errno.ECONNREFUSED,
+    return NoRoute(
+        str(url),
+        routes,
         f"wsfake: no route matches {url} (routes: {', '.join(routes) or 'none'}). The client library opened the "
         "connection before its path was known, so wsfake reset it when the request arrived. Add a route for this "
         "path, or route the whole host and port.",
     )
-    return exc
 
 
 class _Reject(Sink):

@@ -24,6 +24,7 @@ over with the loop's ``call_soon_threadsafe``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -33,6 +34,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from ._host import Host
+from ._url import SocketAddress
 
 DEFAULT_BUFFER_SIZE = 64 * 1024
 
@@ -257,8 +259,8 @@ class Pipe:
         host: Host,
         *,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
-        client_address: tuple[str, int],
-        server_address: tuple[str, int],
+        client_address: SocketAddress,
+        server_address: SocketAddress,
     ) -> None:
         self.host = host
         self.to_server = Direction(host.call_soon, buffer_size)
@@ -300,7 +302,9 @@ class PipeStream(anyio.abc.ByteStream):
 
     ``receive`` raises :class:`anyio.EndOfStream` after the peer's EOF and
     :class:`anyio.BrokenResourceError` after a reset; ``send`` blocks while the
-    peer has more than a socket buffer of unread bytes.
+    peer has more than a socket buffer of unread bytes. As a socket does, the
+    first write after the peer closed is accepted (and lost), later ones raise
+    :class:`anyio.BrokenResourceError`; every call yields to the loop once.
     """
 
     def __init__(
@@ -308,8 +312,8 @@ class PipeStream(anyio.abc.ByteStream):
         pipe: Pipe,
         incoming: Direction,
         outgoing: Direction,
-        local_address: tuple[str, int],
-        remote_address: tuple[str, int],
+        local_address: SocketAddress,
+        remote_address: SocketAddress,
     ) -> None:
         self.pipe = pipe
         self._incoming = incoming
@@ -318,8 +322,9 @@ class PipeStream(anyio.abc.ByteStream):
         self.remote_address = remote_address
         self._closed = False
         self._eof_sent = False
+        self._writes_after_peer_closed = 0
         self._new_event = pipe.host.event
-        self._check_cancelled = _cancellation_check(pipe.host)
+        self._checkpoint = _checkpoint(pipe.host)
         self._read_event: Any = None
         self._write_event: Any = None
         self._incoming.on_readable = self._wake_reader
@@ -346,39 +351,59 @@ class PipeStream(anyio.abc.ByteStream):
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         incoming = self._incoming
-        while not incoming.visible_size:
-            if self._closed:
-                raise anyio.ClosedResourceError
-            if incoming.reset:
-                raise anyio.BrokenResourceError("connection reset by peer")
-            if incoming.eof:
-                raise anyio.EndOfStream
-            event = self._read_event = self._new_event()
-            incoming.reader_parked = True
-            try:
-                await event.wait()
-            finally:
-                incoming.reader_parked = False
-                self._read_event = None
-        await self._check_cancelled()
-        return incoming.read(max_bytes)
+        if incoming.visible_size or self._closed or incoming.reset or incoming.eof:
+            # A socket read yields to the loop even when it has an answer at once
+            # (anyio's and trio's streams do): a client that loops on reads never starves the loop.
+            await self._checkpoint()
+        else:
+            while not (incoming.visible_size or self._closed or incoming.reset or incoming.eof):
+                event = self._read_event = self._new_event()
+                incoming.reader_parked = True
+                try:
+                    await event.wait()
+                finally:
+                    incoming.reader_parked = False
+                    self._read_event = None
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if incoming.visible_size:
+            return incoming.read(max_bytes)
+        if incoming.reset:
+            raise anyio.BrokenResourceError("connection reset by peer")
+        raise anyio.EndOfStream
 
     async def send(self, item: bytes) -> None:
         outgoing = self._outgoing
+        await self._checkpoint()  # as a socket write does, before anything else
         if self._closed:
             raise anyio.ClosedResourceError
         if self._eof_sent:
             raise anyio.ClosedResourceError("cannot send after send_eof()")
-        if outgoing.reset or outgoing.reader_closed:
-            raise anyio.BrokenResourceError("connection closed by peer")
+        if outgoing.reset:
+            raise anyio.BrokenResourceError("connection reset by peer")
+        if outgoing.reader_closed:
+            # As over TCP: the first write after the peer closed goes out (the peer's
+            # kernel answers it with a reset); the next one fails.
+            self._writes_after_peer_closed += 1
+            if self._writes_after_peer_closed > 1:
+                raise anyio.BrokenResourceError("connection closed by peer")
+            return
         outgoing.write(item)
+        await self._until_writable()
+
+    async def wait_writable(self) -> None:
+        """Wait until the peer's buffer has room (at once when it has)."""
+        await self._checkpoint()
+        await self._until_writable()
+
+    async def _until_writable(self) -> None:
+        outgoing = self._outgoing
         while outgoing.size > outgoing.capacity and not (outgoing.reset or outgoing.reader_closed):
             event = self._write_event = self._new_event()
             try:
                 await event.wait()
             finally:
                 self._write_event = None
-        await self._check_cancelled()
 
     async def send_eof(self) -> None:
         self._eof_sent = True
@@ -408,19 +433,14 @@ class PipeStream(anyio.abc.ByteStream):
         await anyio.lowlevel.checkpoint()
 
 
-def _cancellation_check(host: Host) -> Callable[[], Awaitable[None]]:
-    """A cheap "deliver a pending cancellation" for the fast path of a read.
-
-    trio's own ``checkpoint_if_cancelled``; asyncio has no pending cancellation
-    to deliver without suspending, so a no-op there (a reader that finds no data
-    suspends anyway).
-    """
+def _checkpoint(host: Host) -> Callable[[], Awaitable[None]]:
+    """The backend's own checkpoint: one loop iteration, and a pending cancellation delivered."""
     if host.backend == "trio":
         import trio
 
-        return trio.lowlevel.checkpoint_if_cancelled
-    return _no_check
+        return trio.lowlevel.checkpoint
+    return _asyncio_checkpoint
 
 
-async def _no_check() -> None:
-    return None
+async def _asyncio_checkpoint() -> None:
+    await asyncio.sleep(0)

@@ -40,7 +40,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from . import _compat
 from ._conventions import Conventions
 from ._deflate import ServerDeflate
-from ._fastpath import complete_data_frame
+from ._fastpath import complete_data_frame, complete_messages, incoming_ready
 from ._handshake import offered_subprotocols
 from ._host import Host, Timer
 from ._pipe import Pipe
@@ -197,9 +197,26 @@ class ServerSession:
     def _receive(self, data: bytes) -> None:
         if self._discarding:
             return
-        if self._ws.state is ConnectionState.CONNECTING:
+        state = self._ws.state
+        if state is ConnectionState.OPEN:
+            decoder = incoming_ready(self._ws.connection, _FrameWatch)
+            if decoder is not None:
+                messages, taken = complete_messages(decoder, data, self._watch)
+                if messages:
+                    call, sink = self.call, self.sink
+                    for message in messages:
+                        call._received(message, True)
+                        sink.on_frame(message, True)
+                        if self.finished:
+                            return
+                    if taken == len(data):
+                        return
+                    data = data[taken:]
+            self._ws.receive_data(data)
+            self._process_events()
+        elif state is ConnectionState.CONNECTING:
             self._receive_handshake(data)
-        elif self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
+        elif state is ConnectionState.LOCAL_CLOSING:
             self._ws.receive_data(data)
             self._process_events()
 
@@ -436,7 +453,7 @@ class ServerSession:
             extensions.append(self._watch)
         data = self._ws.send(AcceptConnection(extensions=extensions))
         head, _, _ = data.partition(b"\r\n\r\n")
-        return _parse_header_block(head)
+        return _compat.accept_headers(_parse_header_block(head))
 
     def send_accept(self, headers: RawHeaders, subprotocol: str | None) -> None:
         """Send the 101 with these headers (after :meth:`negotiate`)."""
@@ -544,6 +561,12 @@ class ServerSession:
             self._close_timer = self.host.call_later(self.close_timeout, self._close_timed_out)
         self._write(data)
 
+    def expire_close_timeout(self) -> None:
+        """End a closing handshake the client has not finished now, as ``close_timeout`` would later (at exit)."""
+        if self._close_timer is not None:
+            self._cancel_close_timer()
+            self._close_timed_out()
+
     def _close_timed_out(self) -> None:
         self._close_timer = None
         if self.finished:
@@ -620,6 +643,12 @@ class _FrameWatch(Extension):
 
     def offer(self) -> bool | str:
         return False
+
+    def left_for_new_message(self) -> int | None:
+        """The most bytes the first frame of a new message may carry."""
+        if self.max_fragment is None:
+            return self.max_message
+        return self.max_fragment if self.max_message is None else min(self.max_message, self.max_fragment)
 
     def left(self) -> int | None:
         """The most bytes the current frame may carry (websockets' ``max_size`` for the frame)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 from urllib.parse import urlsplit
 
 from ._exceptions import InvalidURL, PatternError
@@ -277,3 +279,28 @@ def _parse_url_pattern(spec: str) -> _Parts:
     else:
         raise PatternError(f"route pattern {spec!r} has an invalid port {port_text!r}: use a number or *")
     return _Parts(scheme, host, ports, m["path"] or "/", m["query"])
+
+
+#: An address as a connected socket reports it: ``(host, port)``, for IPv6 ``(host, port, flowinfo, scope_id)``.
+SocketAddress = tuple[Any, ...]
+
+_ephemeral_ports = itertools.count()
+
+
+def socket_addresses(host: str, port: int) -> tuple[SocketAddress, SocketAddress]:
+    """The (client, server) addresses a TCP connection to ``host:port`` reports, as ``getsockname``/``getpeername`` do.
+
+    A socket reports IP addresses, never names: an IP literal is kept, any name
+    (``localhost``, or one nothing resolves in memory) is reported as 127.0.0.1,
+    the server being local. An IPv6 server gets the IPv6 loopback as client
+    address and 4-tuples. The client gets a made-up ephemeral port, distinct
+    per connection.
+    """
+    client_port = 50000 + next(_ephemeral_ports) % 15000
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return ("127.0.0.1", client_port), ("127.0.0.1", port)
+    if ip.version == 6:
+        return ("::1", client_port, 0, 0), (str(ip), port, 0, 0)
+    return ("127.0.0.1", client_port), (str(ip), port)

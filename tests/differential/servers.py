@@ -6,11 +6,11 @@ driver plus a path. What the server code observes goes to ``runner.SERVER``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 from serverlog import SERVER
 
 
@@ -63,7 +63,8 @@ async def _handler(ws: Any) -> None:
         await ws.wait_closed()
     elif action == "ping":
         waiter = await ws.ping(b"srv")
-        latency = await asyncio.wait_for(waiter, 5)
+        with anyio.fail_after(5):
+            latency = await waiter
         SERVER.note("pong received", latency >= 0)
         await ws.send("ponged")
         await ws.wait_closed()
@@ -92,11 +93,11 @@ async def _handler(ws: Any) -> None:
             source = ws if hasattr(ws, "close_code") else ws.protocol
             SERVER.note("closed", source.close_code, source.close_reason)
     elif action == "slow":
-        await asyncio.sleep(float(p["delay"]))
+        await anyio.sleep(float(p["delay"]))
         async for message in ws:
             await ws.send(message)
     elif action == "count":
-        await asyncio.sleep(float(p["delay"]))
+        await anyio.sleep(float(p["delay"]))
         in_order = True
         for i in range(int(p["n"])):
             in_order &= (await ws.recv())[:5] == f"{i:05d}"
@@ -112,8 +113,9 @@ async def _handler(ws: Any) -> None:
         SERVER.note("closed", ws.protocol.close_code, ws.protocol.close_reason)
     elif action == "hold":
         try:
-            await asyncio.wait_for(ws.recv(), float(p.get("delay", "0.3")))
-        except asyncio.TimeoutError:
+            with anyio.fail_after(float(p.get("delay", "0.3"))):
+                await ws.recv()
+        except TimeoutError:
             await ws.close(1000, "held")
         except Exception as exc:
             SERVER.note("recv raised", type(exc).__name__)
@@ -171,7 +173,7 @@ async def deny(connection: Any, request: Any) -> Any:
         response.headers["X-Reason"] = "room-missing"
         return response
     if action == "hang":
-        await asyncio.sleep(3600)
+        await anyio.sleep(3600)
     return None
 
 
@@ -258,7 +260,7 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 "send raised", "<ASGI ClientDisconnected: OSError subclass>" if isinstance(exc, OSError) else repr(exc)
             )
     elif action == "count":
-        await asyncio.sleep(float(p["delay"]))
+        await anyio.sleep(float(p["delay"]))
         in_order = True
         for i in range(int(p["n"])):
             event = await receive()
@@ -267,7 +269,7 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         event = await receive()
         SERVER.note("disconnect", event.get("code"))
     elif action == "slow":
-        await asyncio.sleep(float(p["delay"]))
+        await anyio.sleep(float(p["delay"]))
         while True:
             event = await receive()
             if event["type"] == "websocket.disconnect":
@@ -282,8 +284,9 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
             if "delay" in p:
                 try:
-                    event = await asyncio.wait_for(receive(), float(p["delay"]))
-                except asyncio.TimeoutError:
+                    with anyio.fail_after(float(p["delay"])):
+                        event = await receive()
+                except TimeoutError:
                     await send({"type": "websocket.close", "code": 1000, "reason": "held"})
                     event = await receive()
                     SERVER.note("after close", event["type"], event.get("code"))

@@ -46,16 +46,30 @@ def serving(destination: Destination) -> Iterator[None]:
 
 
 @functools.cache
-def _signature(function: Callable[..., Any]) -> inspect.Signature:
+def signature_of(function: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature``, computed once per function."""
     return inspect.signature(function)
 
 
+#: Argument shapes (function, positional count, keyword names) already bound without error.
+_good_shapes: set[tuple[Callable[..., Any], int, frozenset[str]]] = set()
+
+
 def check_arguments(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Raise the TypeError ``function`` would raise for these arguments (an unknown keyword, say)."""
+    """Raise the TypeError ``function`` would raise for these arguments (an unknown keyword, say).
+
+    Whether arguments bind depends only on how many are positional and which
+    keywords are named, so a shape that bound once is not checked again.
+    """
+    shape = (function, len(args), frozenset(kwargs))
+    if shape in _good_shapes:
+        return
     try:
-        _signature(function).bind(*args, **kwargs)
+        signature_of(function).bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{function.__qualname__}() {exc}") from None
+    if len(_good_shapes) < 1024:
+        _good_shapes.add(shape)
 
 
 async def open_transport(

@@ -10,10 +10,14 @@ against the real function's signature. Unmarked calls go to trio.
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
+
+if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
+    from exceptiongroup import ExceptionGroup
 
 from .._trio_stream import trio_stream
 from . import Destination
@@ -38,6 +42,23 @@ def serving(destination: Destination) -> Iterator[None]:
 async def open_stream(destination: Destination) -> Any:
     """An in-memory trio stream to ``destination``."""
     return trio_stream(await destination.open())
+
+
+@contextlib.contextmanager
+def refused_as_trio(host: str | bytes, port: int) -> Iterator[None]:
+    """Raise a refusal in the block (no route, a refusal fault) as ``trio.open_tcp_stream`` reports a closed port.
+
+    trio tries every address of the host and, when all fail, raises
+    ``OSError("all attempts to connect to HOST:PORT failed")`` from an
+    exception group of the individual errors.
+    """
+    try:
+        yield
+    except ConnectionRefusedError as exc:
+        text = host.decode("ascii") if isinstance(host, bytes) else str(host)
+        address = f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+        message = f"all attempts to connect to {address} failed"
+        raise OSError(message) from ExceptionGroup(message, [exc])
 
 
 def _hook(name: str) -> Callable[..., Any]:

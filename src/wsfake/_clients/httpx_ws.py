@@ -7,7 +7,8 @@ inherited by the proxy pools): it is where the request is known (its URL and
 its ``Upgrade: websocket`` header), so the route is chosen with the URL's path.
 A routed upgrade does not go through the pool: it gets an
 ``AsyncHTTPConnection`` / ``HTTPConnection`` of its own, configured as the pool
-would configure it, whose network backend opens the in-memory pipe. httpcore's
+would configure it, whose network backend opens the in-memory pipe (a
+configured proxy is not used: there is no network to cross). httpcore's
 own connection code (connect retries, HTTP/1.1 handshake, timeouts) and its own
 stream classes (``AnyIOStream`` over the pipe's anyio end, ``SyncStream`` over a
 :class:`~wsfake._blocking.BlockingSocket`) then run unchanged; only
@@ -45,7 +46,7 @@ from . import Destination, Dialer, Undo
 
 NAME = "httpx-ws"
 MODULE = "httpx_ws"
-SUPPORTED = "httpx-ws >= 0.7 (httpcore >= 1.0, < 2)"
+SUPPORTED = "httpx-ws >= 0.7.2 (httpcore >= 1.0.4, < 2)"
 
 #: WebSocket schemes of the URL schemes httpcore accepts.
 _SCHEMES = {b"http": "ws", b"ws": "ws", b"https": "wss", b"wss": "wss"}

@@ -15,11 +15,9 @@ unchanged.
 The request path is known when the call went through the module global
 ``connect_websocket`` (every form but a direct call of a captured
 ``connect_websocket``, whose path is then routed when the request arrives).
-``wss://`` is served without TLS: the plain in-memory stream is returned. The
-module global ``_get_stream_endpoint`` answers ``local``/``remote`` for
-in-memory streams with an ``Endpoint`` as for a socket (trio-websocket only
-reads addresses from ``trio.SocketStream``/``trio.SSLStream``, which cannot be
-subclassed).
+``wss://`` is served without TLS: the plain in-memory ``trio.SocketStream`` is
+returned, and the module global ``_get_stream_endpoint`` reports its endpoints
+with ``is_ssl`` as the library would for the ``trio.SSLStream`` it expected.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ import contextlib
 import functools
 import importlib
 import inspect
-import sys
 import types
 import weakref
 from collections.abc import Callable
@@ -38,25 +35,16 @@ from typing import Any
 from .._trio_stream import is_trio_stream
 from .._url import URL, normalize_host
 from . import Dialer, Undo
-from ._trio import install_trio_hook, serving
-
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import ExceptionGroup
+from ._trio import install_trio_hook, refused_as_trio, serving
 
 NAME = "trio-websocket"
 MODULE = "trio_websocket"
-SUPPORTED = "trio-websocket >= 0.9"
+SUPPORTED = "trio-websocket >= 0.10.4"
 
 #: The request target of the ``connect_websocket`` call running in this context.
 _resource: ContextVar[str | None] = ContextVar("wsfake_trio_websocket_resource", default=None)
 #: In-memory streams opened for ``wss://`` URLs (trio-websocket reports their endpoints with ``is_ssl``).
 _secure: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def refusal_message(host: str, port: int) -> str:
-    """The message of the ``OSError`` trio raises when every address of ``host`` refused the connection."""
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"all attempts to connect to {address} failed"
 
 
 def _address(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -78,7 +66,7 @@ def _trio_module(dialer: Dialer) -> types.ModuleType:
             if not isinstance(host, (str, bytes)) or not isinstance(port, int):
                 return await function(*args, **kwargs)  # trio's own ValueError / TypeError
             text = host.decode("ascii") if isinstance(host, bytes) else host
-            try:
+            with refused_as_trio(text, port):
                 if resource is None:
                     destination = dialer.resolve_address(scheme, normalize_host(text), port)
                 else:
@@ -89,9 +77,6 @@ def _trio_module(dialer: Dialer) -> types.ModuleType:
                         return await function(*args, **kwargs)
                 with serving(destination):
                     stream = await function(*args, **kwargs)
-            except ConnectionRefusedError as exc:
-                message = refusal_message(text, port)
-                raise OSError(message) from ExceptionGroup(message, [exc])
             if scheme == "wss" and is_trio_stream(stream):
                 _secure.add(stream)
             return stream
@@ -127,19 +112,14 @@ def _connect_websocket(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _stream_endpoint(impl: types.ModuleType, original: Callable[..., Any]) -> Callable[..., Any]:
-    """``_get_stream_endpoint`` answering for in-memory streams as trio-websocket does for sockets."""
+    """``_get_stream_endpoint`` reporting ``is_ssl`` for ``wss://`` streams served without TLS."""
 
     @functools.wraps(original)
     def get_stream_endpoint(stream: Any, *, local: bool) -> Any:
-        if not is_trio_stream(stream):
-            return original(stream, local=local)
-        address, port = stream.socket.getsockname() if local else stream.socket.getpeername()
-        if address == "localhost":
-            address = "127.0.0.1"
-        try:
-            return impl.Endpoint(address, port, stream in _secure)
-        except ValueError:  # a host name: no address to report, as for any stream that is not a socket
-            return original(stream, local=local)
+        endpoint = original(stream, local=local)
+        if stream in _secure and isinstance(endpoint, impl.Endpoint):
+            endpoint.is_ssl = True  # over the network the library would find a trio.SSLStream
+        return endpoint
 
     return get_stream_endpoint
 
@@ -153,10 +133,6 @@ def install(module: types.ModuleType, dialer: Dialer) -> Undo:
         impl.__dict__[name] = value
 
     undo_trio = install_trio_hook()
-    replace("trio", _trio_module(dialer))
-    replace("connect_websocket", _connect_websocket(impl.__dict__["connect_websocket"]))
-    if "_get_stream_endpoint" in impl.__dict__:
-        replace("_get_stream_endpoint", _stream_endpoint(impl, impl.__dict__["_get_stream_endpoint"]))
 
     def undo() -> None:
         for name, original in replaced.items():
@@ -164,4 +140,12 @@ def install(module: types.ModuleType, dialer: Dialer) -> Undo:
                 impl.__dict__[name] = original
         undo_trio()
 
+    try:
+        replace("trio", _trio_module(dialer))
+        replace("connect_websocket", _connect_websocket(impl.__dict__["connect_websocket"]))
+        if "_get_stream_endpoint" in impl.__dict__:
+            replace("_get_stream_endpoint", _stream_endpoint(impl, impl.__dict__["_get_stream_endpoint"]))
+    except BaseException:
+        undo()
+        raise
     return undo

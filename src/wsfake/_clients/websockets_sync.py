@@ -79,6 +79,7 @@ def _socket_module(dialer: Dialer) -> ModuleType:
         sock.settimeout(timeout)
         return sock
 
+    create_connection.__qualname__ = "create_connection"  # as the real function names itself in a TypeError
     stand_in.create_connection = create_connection  # type: ignore[attr-defined]
     return stand_in
 
@@ -123,7 +124,9 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
                 return original_open(self, deadline)
             path, _, query = self.ws_uri.resource_name.partition("?")
             scheme = "wss" if self.ws_uri.secure else "ws"
-            url = URL(scheme, normalize_host(self.ws_uri.host), self.ws_uri.port, path or "/", query)
+            # The library connects to address= when given (the URI still names the resource and Host).
+            host, port = kwargs.get("address") or (self.ws_uri.host, self.ws_uri.port)
+            url = URL(scheme, normalize_host(str(host)), int(port), path or "/", query)
             destination = dialer.resolve(url)
             if destination is None:
                 with dialer.allow_real(url.host, url.port):

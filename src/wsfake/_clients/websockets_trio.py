@@ -3,7 +3,8 @@
 As for the asyncio client, the wrapper on ``connect.open_tcp_stream`` routes the
 address the library will connect to; the library's own method then runs and its
 ``trio.open_tcp_stream`` call is served in memory. ``enable_tls`` leaves an
-in-memory stream as it is (``wss://`` is served without TLS).
+in-memory stream as it is (``wss://`` is served without TLS). A refusal is
+raised as trio reports a closed port.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from .._trio_stream import is_trio_stream
 from . import Dialer, Undo
-from ._trio import install_trio_hook, serving
+from ._trio import install_trio_hook, refused_as_trio, serving
 from .websockets_asyncio import target_url
 
 NAME = "websockets (trio)"
@@ -31,12 +32,13 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
         if kwargs.get("unix"):
             return await open_original(self)
         url = target_url(self.ws_uri, kwargs)
-        destination = dialer.resolve(url)
-        if destination is None:
-            with dialer.allow_real(url.host, url.port):
+        with refused_as_trio(url.host, url.port):
+            destination = dialer.resolve(url)
+            if destination is None:
+                with dialer.allow_real(url.host, url.port):
+                    return await open_original(self)
+            with serving(destination):
                 return await open_original(self)
-        with serving(destination):
-            return await open_original(self)
 
     async def enable_tls(self: Any, stream: Any) -> Any:
         if is_trio_stream(stream):

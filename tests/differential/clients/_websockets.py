@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from types import TracebackType
 from typing import Any
 
 import websockets
@@ -47,3 +49,28 @@ def closed(trace: Trace, ws: Any) -> None:
 
 def raised(trace: Trace, exc: BaseException) -> None:
     trace.add("raised", *describe(exc))
+
+
+class PingCounter(logging.Handler):
+    """Counts the pings a websockets client receives, from its debug log (which names every frame).
+
+    ``with PingCounter(trace) as logger:`` gives a logger to pass as ``logger=``; ``pings`` holds the count.
+    """
+
+    def __init__(self, trace: Trace) -> None:
+        super().__init__(logging.DEBUG)
+        self.pings = 0
+        self.logger = logging.getLogger(f"differential.pings.{id(trace)}")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("< PING"):
+            self.pings += 1
+
+    def __enter__(self) -> logging.Logger:
+        self.logger.addHandler(self)
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        return self.logger
+
+    def __exit__(self, *exc_info: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.logger.removeHandler(self)

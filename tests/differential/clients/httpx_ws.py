@@ -2,7 +2,9 @@
 
 httpx-ws has no reconnect loop, no permessage-deflate and no message size limit
 (``max_message_size_bytes`` is the size of each read); the drivers express each
-scenario as a user of its API would. Its trio flavour and the sync ``connect_ws``
+scenario as a user of its API would. Not expressible: a request line that is not
+valid HTTP (httpx encodes the space), a plain GET (plain HTTP is never served in
+memory), and a compressed message over the server's limit. Its trio flavour and the sync ``connect_ws``
 run the same hooks and are covered by ``tests/clients/test_httpx_ws.py``.
 
 Exceptions that leave ``async with aconnect_ws(...)`` come out of httpx-ws's task
@@ -32,6 +34,8 @@ from httpx_ws import (
     aconnect_ws,
 )
 from runner import Client, Trace, picked_headers, qualified
+
+from clients.raw import VIOLATIONS
 
 if sys.version_info < (3, 11):
     from exceptiongroup import BaseExceptionGroup
@@ -456,4 +460,92 @@ async def a_scope(url: str, trace: Trace) -> None:
 async def a_send_after_disconnect(url: str, trace: Trace) -> None:
     async with aconnect_ws(http(url)) as ws:
         pass
+    closed(trace, ws)
+
+
+# Protocol violations, written on httpx-ws's own stream (what the raw client sends)
+
+
+def _violation(data: bytes) -> Any:
+    async def drive(url: str, trace: Trace) -> None:
+        async with aconnect_ws(http(url)) as ws:
+            await ws.stream.write(data)
+            await until_closed(ws, trace)
+        closed(trace, ws)
+
+    return drive
+
+
+for _name, _data in VIOLATIONS.items():
+    CLIENT.driver(f"h_{_name}", f"a_{_name}")(_violation(_data))
+
+
+@CLIENT.driver("h_bad_key", "a_bad_key")
+async def bad_key(url: str, trace: Trace) -> None:
+    async def break_key(request: httpx.Request) -> None:
+        request.headers["Sec-WebSocket-Key"] = "not-a-key"
+
+    async with httpx.AsyncClient(event_hooks={"request": [break_key], "response": [_read_refusals]}) as client:
+        try:
+            async with aconnect_ws(http(url), client) as ws:
+                opened(trace, ws)
+        except WebSocketUpgradeError as exc:
+            trace.add("raised", *describe(exc))
+
+
+@CLIENT.driver("h_client_vanishes", "a_client_vanishes")
+async def client_vanishes(url: str, trace: Trace) -> None:
+    # The connection ends without a close frame: httpx-ws's own close then finds the stream closed.
+    async with aconnect_ws(http(url)) as ws:
+        await ready(ws)
+        await ws.send_text("last words")
+        await ws.stream.aclose()
+    closed(trace, ws)
+
+
+# Server options and hooks
+
+
+@CLIENT.driver("h_server_header_none", "h_server_header_custom", "a_server_header_off")
+@CLIENT.driver("h_process_request_strips_extensions", "h_process_response_adds_header")
+async def opened_then_echo(url: str, trace: Trace) -> None:
+    await echo(http(url), trace, ["x"])
+
+
+@CLIENT.driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+async def handshake_answer(url: str, trace: Trace) -> None:
+    await refused(http(url), trace)
+
+
+@CLIENT.driver()
+async def h_origins(url: str, trace: Trace) -> None:
+    await refused(http(url), trace, headers={"Origin": "https://evil.example"})
+
+
+@CLIENT.driver()
+async def h_select_subprotocol(url: str, trace: Trace) -> None:
+    async with aconnect_ws(http(url), subprotocols=["v1", "v2", "v3"]) as ws:
+        opened(trace, ws)
+        received(trace, await ws.receive())
+
+
+@CLIENT.driver()
+async def a_over_max_size(url: str, trace: Trace) -> None:
+    async with aconnect_ws(http(url)) as ws:
+        await ws.send_text("x" * 1001)
+        await until_closed(ws, trace)
+    closed(trace, ws)
+
+
+@CLIENT.driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+@CLIENT.driver("a_close_nocode", "a_close_reason_124")
+async def held_until_the_server_closes(url: str, trace: Trace) -> None:
+    # httpx-ws answers the server's pings itself and does not show them; the server closes the held connection.
+    await session_until_closed(http(url), trace, keepalive_ping_interval_seconds=None)
+
+
+@CLIENT.driver()
+async def h_connection_attributes(url: str, trace: Trace) -> None:
+    async with aconnect_ws(http(url)) as ws:
+        received(trace, await ws.receive())
     closed(trace, ws)

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
-from clients._websockets import closed, describe, opened_legacy, raised
 from runner import Client, Trace
+
+from clients._websockets import PingCounter, closed, describe, opened_legacy, raised
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)  # "websockets.legacy is deprecated"
@@ -415,3 +416,69 @@ async def a_send_after_disconnect(url: str, trace: Trace) -> None:
 @CLIENT.driver()
 async def a_keepalive(url: str, trace: Trace) -> None:
     await keepalive(url, trace)
+
+
+# Server options and hooks
+
+
+@CLIENT.driver(
+    "h_server_header_none",
+    "h_server_header_custom",
+    "a_server_header_off",
+    "h_process_request_strips_extensions",
+    "h_process_response_adds_header",
+)
+async def opened_then_echo(url: str, trace: Trace) -> None:
+    await echo(url, trace, ["x"])
+
+
+@CLIENT.driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+async def handshake_answer(url: str, trace: Trace) -> None:
+    await opens(url, trace)
+
+
+@CLIENT.driver("h_origins")
+async def wrong_origin(url: str, trace: Trace) -> None:
+    await opens(url, trace, origin="https://evil.example")
+
+
+@CLIENT.driver("h_select_subprotocol")
+async def select_subprotocol(url: str, trace: Trace) -> None:
+    async with connect(url, subprotocols=["v1", "v2", "v3"]) as ws:
+        opened_legacy(trace, ws)
+        trace.received(await ws.recv())
+
+
+@CLIENT.driver("h_over_max_size_deflate", "a_over_max_size_deflate")
+async def over_max_size_deflate(url: str, trace: Trace) -> None:
+    async with connect(url) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@CLIENT.driver("a_over_max_size")
+async def over_max_size(url: str, trace: Trace) -> None:
+    async with connect(url, compression=None) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@CLIENT.driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+async def server_pings(url: str, trace: Trace) -> None:
+    counter = PingCounter(trace)
+    with counter as logger:
+        async with connect(url, ping_interval=None, logger=logger) as ws:
+            await until_closed(ws, trace)
+    trace.add("server pinged", counter.pings > 0)
+
+
+@CLIENT.driver("a_close_nocode", "a_close_reason_124")
+async def app_closes(url: str, trace: Trace) -> None:
+    await closes(url, trace)
+
+
+@CLIENT.driver("h_connection_attributes")
+async def connection_attributes(url: str, trace: Trace) -> None:
+    async with connect(url) as ws:
+        trace.received(await ws.recv())
+    closed(trace, ws)

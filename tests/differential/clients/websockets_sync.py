@@ -13,20 +13,34 @@ import inspect
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import websockets
 import websockets.sync.client
-from clients._websockets import closed, describe, opened, raised
+import websockets.sync.connection
 from runner import Client, Trace
 from websockets.sync.client import connect
+
+from clients._websockets import PingCounter, closed, describe, opened, raised
 
 CLIENT = Client("websockets (sync)", "thread", websockets.__version__, describe=describe)
 
 HAS_KEEPALIVE = "ping_interval" in inspect.signature(connect).parameters
 HAS_RECONNECT = hasattr(websockets.sync.client, "reconnect")
+
+#: websockets 14.0's sync client drops the messages still buffered when the connection closes (14.1 made
+#: them readable, and added ``close_code`` to the connection in the same release). Whether a message sent
+#: just before a close is seen then depends on thread timing, against the real servers as in memory.
+KEEPS_BUFFERED_MESSAGES = hasattr(websockets.sync.connection.Connection, "close_code")
+MESSAGES_THEN_CLOSE = {"h_burst_before_read", "a_burst", "h_server_abort"}
+
+
+def driver(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``CLIENT.driver`` for the scenarios this release can run reliably in memory."""
+    kept = [name for name in names if KEEPS_BUFFERED_MESSAGES or name not in MESSAGES_THEN_CLOSE]
+    return CLIENT.driver(*kept) if kept else lambda fn: fn
 
 
 # Helpers shared by the drivers
@@ -108,44 +122,44 @@ def burst(url: str, trace: Trace) -> None:
 # Handler targets (websockets.serve)
 
 
-@CLIENT.driver()
+@driver("h_text_echo")
 def h_text_echo(url: str, trace: Trace) -> None:
     echo(url, trace, ["hello", "ünïcødé ✓", "x" * 5000])
 
 
-@CLIENT.driver()
+@driver("h_binary_echo")
 def h_binary_echo(url: str, trace: Trace) -> None:
     echo(url, trace, [b"\x00\x01\xff", bytes(range(256)) * 20])
 
 
-@CLIENT.driver()
+@driver("h_empty_messages")
 def h_empty_messages(url: str, trace: Trace) -> None:
     echo(url, trace, ["", b""])
 
 
-@CLIENT.driver()
+@driver("h_under_max_size")
 def h_under_max_size(url: str, trace: Trace) -> None:
     echo(url, trace, ["x" * 999], compression=None)
 
 
-@CLIENT.driver()
+@driver("h_at_max_size")
 def h_at_max_size(url: str, trace: Trace) -> None:
     echo(url, trace, ["x" * 1000], compression=None)
 
 
-@CLIENT.driver()
+@driver("h_over_max_size")
 def h_over_max_size(url: str, trace: Trace) -> None:
     with connect(url, compression=None) as ws:
         ws.send("x" * 1001)
         until_closed(ws, trace)
 
 
-@CLIENT.driver("h_over_client_max_size", "a_over_client_max_size")
+@driver("h_over_client_max_size", "a_over_client_max_size")
 def over_client_max_size(url: str, trace: Trace) -> None:
     closes(url, trace, max_size=1000)
 
 
-@CLIENT.driver()
+@driver("h_fragmented_client_sends")
 def h_fragmented_client_sends(url: str, trace: Trace) -> None:
     def parts() -> Iterator[bytes]:
         yield b"p"
@@ -158,7 +172,7 @@ def h_fragmented_client_sends(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver()
+@driver("h_fragmented_server_sends")
 def h_fragmented_server_sends(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         trace.add("fragments", list(ws.recv_streaming()))
@@ -166,12 +180,12 @@ def h_fragmented_server_sends(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver("h_client_ping", "a_client_ping")
+@driver("h_client_ping", "a_client_ping")
 def _client_ping(url: str, trace: Trace) -> None:
     client_ping(url, trace)
 
 
-@CLIENT.driver()
+@driver("h_server_ping")
 def h_server_ping(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         trace.received(ws.recv())
@@ -180,7 +194,7 @@ def h_server_ping(url: str, trace: Trace) -> None:
 
 if HAS_KEEPALIVE:
 
-    @CLIENT.driver("h_keepalive", "a_keepalive")
+    @driver("h_keepalive", "a_keepalive")
     def keepalive(url: str, trace: Trace) -> None:
         with connect(url, ping_interval=0.02, ping_timeout=5) as ws:
             while ws.latency == 0:
@@ -190,7 +204,7 @@ if HAS_KEEPALIVE:
         closed(trace, ws)
 
 
-@CLIENT.driver(
+@driver(
     *[f"h_server_close_{code}" for code in (1000, 1001, 1011, 3000, 4999)],
     "h_server_close_unicode",
     "h_server_close_long_reason",
@@ -208,7 +222,7 @@ def server_close(url: str, trace: Trace) -> None:
     closes(url, trace)
 
 
-@CLIENT.driver()
+@driver("h_client_close_1000")
 def h_client_close_1000(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         ws.send("one")
@@ -216,7 +230,7 @@ def h_client_close_1000(url: str, trace: Trace) -> None:
         closed(trace, ws)
 
 
-@CLIENT.driver()
+@driver("h_client_close_4000")
 def h_client_close_4000(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         ws.close(4000, "client leaves")
@@ -227,7 +241,7 @@ def h_client_close_4000(url: str, trace: Trace) -> None:
             raised(trace, exc)
 
 
-@CLIENT.driver()
+@driver("h_double_close")
 def h_double_close(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         ws.close(4001, "first")
@@ -235,7 +249,7 @@ def h_double_close(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver()
+@driver("h_context_exit_on_error")
 def h_context_exit_on_error(url: str, trace: Trace) -> None:
     try:
         with connect(url) as ws:
@@ -246,24 +260,24 @@ def h_context_exit_on_error(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver("h_burst_before_read", "a_burst")
+@driver("h_burst_before_read", "a_burst")
 def _burst(url: str, trace: Trace) -> None:
     burst(url, trace)
 
 
-@CLIENT.driver()
+@driver("h_subprotocol")
 def h_subprotocol(url: str, trace: Trace) -> None:
     with connect(url, subprotocols=["v1", "v2"]) as ws:
         opened(trace, ws)
         trace.received(ws.recv())
 
 
-@CLIENT.driver("h_no_common_subprotocol", "a_no_common_subprotocol")
+@driver("h_no_common_subprotocol", "a_no_common_subprotocol")
 def no_common_subprotocol(url: str, trace: Trace) -> None:
     opens(url, trace, subprotocols=["v9"])
 
 
-@CLIENT.driver(
+@driver(
     "h_missing_subprotocol",
     "h_deny_403",
     "h_deny_404",
@@ -278,44 +292,42 @@ def refused(url: str, trace: Trace) -> None:
     opens(url, trace)
 
 
-@CLIENT.driver()
+@driver("h_request_headers")
 def h_request_headers(url: str, trace: Trace) -> None:
     headers = [("X-Custom", "one"), ("x-custom", "two"), ("Authorization", "Bearer t")]
-    with connect(
-        url, additional_headers=headers, origin="https://app.example", user_agent_header="agent/1.0"
-    ) as ws:
+    with connect(url, additional_headers=headers, origin="https://app.example", user_agent_header="agent/1.0") as ws:
         trace.add("server saw", json.loads(ws.recv()))
 
 
-@CLIENT.driver()
+@driver("h_query_and_path")
 def h_query_and_path(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         trace.received(ws.recv())
 
 
-@CLIENT.driver("h_deflate_large", "a_deflate_large")
+@driver("h_deflate_large", "a_deflate_large")
 def deflate_large(url: str, trace: Trace) -> None:
     echo(url, trace, ["chat event " * 20000, b"\x00" * 100000])
 
 
-@CLIENT.driver("h_no_deflate_client", "a_no_deflate")
+@driver("h_no_deflate_client", "a_no_deflate")
 def no_deflate_client(url: str, trace: Trace) -> None:
     echo(url, trace, ["plain"], compression=None)
 
 
-@CLIENT.driver()
+@driver("h_no_deflate_server")
 def h_no_deflate_server(url: str, trace: Trace) -> None:
     echo(url, trace, ["plain"])
 
 
-@CLIENT.driver("h_concurrent", "a_concurrent")
+@driver("h_concurrent", "a_concurrent")
 def _concurrent(url: str, trace: Trace) -> None:
     concurrent(url, trace)
 
 
 if HAS_RECONNECT:
 
-    @CLIENT.driver()
+    @driver("h_reconnect_after_503")
     def h_reconnect_after_503(url: str, trace: Trace) -> None:
         from contextlib import closing
 
@@ -336,12 +348,12 @@ if HAS_RECONNECT:
         closed(trace, ws)
 
 
-@CLIENT.driver("h_open_timeout", "a_open_timeout")
+@driver("h_open_timeout", "a_open_timeout")
 def open_timeout(url: str, trace: Trace) -> None:
     opens(url, trace, open_timeout=0.2)
 
 
-@CLIENT.driver()
+@driver("h_close_with_queued_messages")
 def h_close_with_queued_messages(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         for i in range(10):
@@ -349,12 +361,12 @@ def h_close_with_queued_messages(url: str, trace: Trace) -> None:
     closed(trace, ws)
 
 
-@CLIENT.driver("h_backpressure", "a_backpressure")
+@driver("h_backpressure", "a_backpressure")
 def _backpressure(url: str, trace: Trace) -> None:
     backpressure(url, trace)
 
 
-@CLIENT.driver("h_invalid_utf8_from_client", "a_invalid_utf8_from_client")
+@driver("h_invalid_utf8_from_client", "a_invalid_utf8_from_client")
 def _invalid_utf8_from_client(url: str, trace: Trace) -> None:
     invalid_utf8_from_client(url, trace)
 
@@ -362,29 +374,29 @@ def _invalid_utf8_from_client(url: str, trace: Trace) -> None:
 # ASGI targets (uvicorn with each WebSocket implementation)
 
 
-@CLIENT.driver()
+@driver("a_echo")
 def a_echo(url: str, trace: Trace) -> None:
     echo(url, trace, ["hello", b"\x01\x02", "", b""])
 
 
-@CLIENT.driver()
+@driver("a_accept_subprotocol_headers")
 def a_accept_subprotocol_headers(url: str, trace: Trace) -> None:
     opens(url, trace, subprotocols=["v1", "v2"])
 
 
-@CLIENT.driver()
+@driver("a_accept_unoffered_subprotocol")
 def a_accept_unoffered_subprotocol(url: str, trace: Trace) -> None:
     opens(url, trace, subprotocols=["v1"])
 
 
-@CLIENT.driver()
+@driver("a_client_close_code")
 def a_client_close_code(url: str, trace: Trace) -> None:
     with connect(url) as ws:
         ws.close(4000, "client leaves")
     closed(trace, ws)
 
 
-@CLIENT.driver()
+@driver("a_scope")
 def a_scope(url: str, trace: Trace) -> None:
     headers = [("X-Custom", "A"), ("x-custom", "B")]
     with connect(
@@ -397,9 +409,75 @@ def a_scope(url: str, trace: Trace) -> None:
         trace.add("scope", json.loads(ws.recv()))
 
 
-@CLIENT.driver()
+@driver("a_send_after_disconnect")
 def a_send_after_disconnect(url: str, trace: Trace) -> None:
     # Close without sending first: a message then a close frame would race inside the real server.
     with connect(url) as ws:
         pass
+    closed(trace, ws)
+
+
+# Server options and hooks
+
+
+@driver(
+    "h_server_header_none",
+    "h_server_header_custom",
+    "a_server_header_off",
+    "h_process_request_strips_extensions",
+    "h_process_response_adds_header",
+)
+def opened_then_echo(url: str, trace: Trace) -> None:
+    echo(url, trace, ["x"])
+
+
+@driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+def handshake_answer(url: str, trace: Trace) -> None:
+    opens(url, trace)
+
+
+@driver("h_origins")
+def wrong_origin(url: str, trace: Trace) -> None:
+    opens(url, trace, origin="https://evil.example")
+
+
+@driver("h_select_subprotocol")
+def select_subprotocol(url: str, trace: Trace) -> None:
+    with connect(url, subprotocols=["v1", "v2", "v3"]) as ws:
+        opened(trace, ws)
+        trace.received(ws.recv())
+
+
+@driver("h_over_max_size_deflate", "a_over_max_size_deflate")
+def over_max_size_deflate(url: str, trace: Trace) -> None:
+    with connect(url) as ws:
+        ws.send("x" * 1001)
+        until_closed(ws, trace)
+
+
+@driver("a_over_max_size")
+def over_max_size(url: str, trace: Trace) -> None:
+    with connect(url, compression=None) as ws:
+        ws.send("x" * 1001)
+        until_closed(ws, trace)
+
+
+@driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+def server_pings(url: str, trace: Trace) -> None:
+    counter = PingCounter(trace)
+    no_keepalive = {"ping_interval": None} if HAS_KEEPALIVE else {}  # no keepalive before 15: nothing to turn off
+    with counter as logger, connect(url, logger=logger, **no_keepalive) as ws:
+        until_closed(ws, trace)
+    trace.add("server pinged", counter.pings > 0)
+
+
+@driver("a_close_nocode", "a_close_reason_124")
+def app_closes(url: str, trace: Trace) -> None:
+    closes(url, trace)
+
+
+@driver("h_connection_attributes")
+def connection_attributes(url: str, trace: Trace) -> None:
+    with connect(url) as ws:
+        trace.received(ws.recv())
     closed(trace, ws)

@@ -9,34 +9,19 @@ uses nurseries, ``ping()`` returns a ``trio.Event`` and ``aclose()`` closes.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 import websockets
-from clients._websockets import closed, describe, opened, raised
 from runner import Client, Trace
 from websockets.trio.client import connect
 
+from clients._websockets import PingCounter, closed, describe, opened, raised
+
 CLIENT = Client("websockets (trio)", "trio", websockets.__version__, describe=describe)
 
-#: Scenarios whose server code in servers.py calls asyncio itself (``asyncio.sleep``, ``asyncio.wait_for``).
-#: wsfake runs the server code on the client's loop, trio here, where those calls fail; against the real
-#: servers (asyncio, in their own thread) they work. Their drivers are registered once that server code is
-#: backend-neutral (``anyio.sleep``, ``anyio.fail_after``): then they pass (checked by swapping the calls).
-ASYNCIO_SERVER_CODE = {
-    "h_server_ping",  # asyncio.wait_for
-    "h_open_timeout",  # asyncio.sleep in process_request
-    "h_close_with_queued_messages",  # asyncio.sleep
-    "h_backpressure",  # asyncio.sleep
-    "a_backpressure",  # asyncio.sleep in the ASGI app
-}
-
-
-def driver(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``CLIENT.driver`` for the scenarios whose server code can run on trio."""
-    kept = [name for name in names if name not in ASYNCIO_SERVER_CODE]
-    return CLIENT.driver(*kept) if kept else lambda fn: fn
+driver = CLIENT.driver
 
 
 # Helpers shared by the drivers
@@ -421,4 +406,70 @@ async def a_send_after_disconnect(url: str, trace: Trace) -> None:
     # Close without sending first: a message then a close frame would race inside the real server.
     async with connect(url) as ws:
         pass
+    closed(trace, ws)
+
+
+# Server options and hooks
+
+
+@driver(
+    "h_server_header_none",
+    "h_server_header_custom",
+    "a_server_header_off",
+    "h_process_request_strips_extensions",
+    "h_process_response_adds_header",
+)
+async def opened_then_echo(url: str, trace: Trace) -> None:
+    await echo(url, trace, ["x"])
+
+
+@driver("h_process_request_breaks_key", "h_process_request_raises", "h_process_response_replaces")
+async def handshake_answer(url: str, trace: Trace) -> None:
+    await opens(url, trace)
+
+
+@driver("h_origins")
+async def wrong_origin(url: str, trace: Trace) -> None:
+    await opens(url, trace, origin="https://evil.example")
+
+
+@driver("h_select_subprotocol")
+async def select_subprotocol(url: str, trace: Trace) -> None:
+    async with connect(url, subprotocols=["v1", "v2", "v3"]) as ws:
+        opened(trace, ws)
+        trace.received(await ws.recv())
+
+
+@driver("h_over_max_size_deflate", "a_over_max_size_deflate")
+async def over_max_size_deflate(url: str, trace: Trace) -> None:
+    async with connect(url) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@driver("a_over_max_size")
+async def over_max_size(url: str, trace: Trace) -> None:
+    async with connect(url, compression=None) as ws:
+        await ws.send("x" * 1001)
+        await until_closed(ws, trace)
+
+
+@driver("a_keepalive_off", "a_keepalive_on", "h_keepalive_none", "h_keepalive_zero")
+async def server_pings(url: str, trace: Trace) -> None:
+    counter = PingCounter(trace)
+    with counter as logger:
+        async with connect(url, ping_interval=None, logger=logger) as ws:
+            await until_closed(ws, trace)
+    trace.add("server pinged", counter.pings > 0)
+
+
+@driver("a_close_nocode", "a_close_reason_124")
+async def app_closes(url: str, trace: Trace) -> None:
+    await closes(url, trace)
+
+
+@driver("h_connection_attributes")
+async def connection_attributes(url: str, trace: Trace) -> None:
+    async with connect(url) as ws:
+        trace.received(await ws.recv())
     closed(trace, ws)
