@@ -54,9 +54,8 @@ class BlockingSocket:
         self._read_shut = False
         self._write_shut = False
         self._timeout: float | None = socket.getdefaulttimeout()
-        self._sent = 0
-        self._done = 0
-        self._over = False
+        #: Bytes handed to the loop thread and not yet written to the pipe.
+        self._in_transit = 0
         self._watchers: list[Callable[[], None]] = []
         pipe.to_client.on_readable = self._loop_readable
         pipe.to_server.on_writable = self._loop_writable
@@ -86,14 +85,13 @@ class BlockingSocket:
     def _loop_writable(self) -> None:
         outgoing = self._pipe.to_server
         with self._cond:
-            self._over = outgoing.size > outgoing.capacity
             if outgoing.reset:
                 self._reset = True
             elif outgoing.reader_closed:
                 self._peer_closed = True
             self._cond.notify_all()
 
-    def _loop_write(self, data: bytes, sequence: int) -> None:
+    def _loop_write(self, data: bytes) -> None:
         outgoing = self._pipe.to_server
         if outgoing.reset or outgoing.reader_closed:
             with self._cond:
@@ -101,13 +99,12 @@ class BlockingSocket:
                     self._reset = True
                 else:
                     self._peer_closed = True
-                self._done = sequence
+                self._in_transit -= len(data)
                 self._cond.notify_all()
             return
         outgoing.write(data)
         with self._cond:
-            self._done = sequence
-            self._over = outgoing.size > outgoing.capacity
+            self._in_transit -= len(data)
             self._cond.notify_all()
 
     def _loop_close(self, read: bool, write: bool) -> None:
@@ -207,37 +204,57 @@ class BlockingSocket:
     # Writing
 
     def sendall(self, data: Any, flags: int = 0) -> None:
+        """Send ``data``; return, as a socket does, once it all fits in the socket buffer.
+
+        The peer's unread bytes and those on their way to the loop thread fill
+        the buffer: a sender that is a buffer ahead of its reader blocks (and
+        times out) as it would on a socket. Bytes reach the loop thread in
+        order; an error they meet there fails a later call.
+        """
         payload = bytes(data)
         deadline = self._deadline()
         with self._cond:
-            self._check_open()
-            if self._write_shut:
-                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
-            if self._reset:
-                raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
-            if self._peer_closed:
-                # As over TCP: a write to a peer that closed goes out (and is answered with a reset);
-                # the next one fails.
-                self._writes_after_peer_closed += 1
-                if self._writes_after_peer_closed > 1:
-                    raise BrokenPipeError(errno.EPIPE, "Broken pipe")
-                return
-            if not payload:
-                return
-            self._sent += 1
-            sequence = self._sent
-        self._call(lambda: self._loop_write(payload, sequence))
+            while True:
+                if self._write_blocked():
+                    return
+                if not payload:
+                    return
+                if self._buffered() < self._capacity:
+                    break
+                self._wait(deadline, "send")
+            self._in_transit += len(payload)
+        self._call(lambda: self._loop_write(payload))
         with self._cond:
-            while self._done < sequence or self._over:
+            while self._buffered() > self._capacity:
                 if self._reset:
                     raise BrokenPipeError(errno.EPIPE, "Broken pipe")
-                if self._peer_closed:
+                if self._peer_closed or self._closed:
                     return
                 if self._gone:
                     raise self._gone_error()
-                if self._closed:
-                    return
                 self._wait(deadline, "send")
+
+    def _buffered(self) -> int:
+        """Bytes sent and not yet read by the peer (the socket buffer's fill), with the condition held."""
+        return self._in_transit + self._pipe.to_server.size
+
+    def _write_blocked(self) -> bool:
+        """Raise what a write fails with now; True if it is silently accepted (the first after the peer closed)."""
+        self._check_open()
+        if self._write_shut:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+        if self._reset:
+            raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        if self._peer_closed:
+            # As over TCP: a write to a peer that closed goes out (and is answered with a reset);
+            # the next one fails.
+            self._writes_after_peer_closed += 1
+            if self._writes_after_peer_closed > 1:
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+            return True
+        if self._gone:
+            raise self._gone_error()
+        return False
 
     def send(self, data: Any, flags: int = 0) -> int:
         payload = bytes(data)

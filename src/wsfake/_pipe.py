@@ -208,7 +208,7 @@ class Direction:
                 parts.append(chunk)
                 wanted -= len(chunk)
             data = b"".join(parts)
-        was_over = self.size > self.capacity
+        was_over = self.size >= self.capacity  # full or over: a blocked writer may go on
         self.visible_size -= len(data)
         self.size -= len(data)
         if was_over:
@@ -224,7 +224,7 @@ class Direction:
         if len(data) > max_bytes:
             visible.appendleft(data[max_bytes:])
             data = data[:max_bytes]
-        was_over = self.size > self.capacity
+        was_over = self.size >= self.capacity  # full or over: a blocked writer may go on
         self.visible_size -= len(data)
         self.size -= len(data)
         if was_over:
