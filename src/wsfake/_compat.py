@@ -9,10 +9,16 @@ tested with, so a wsproto release that moves them fails loudly at import.
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, NamedTuple, cast
 
 import wsproto
-from wsproto.connection import Connection
+from h11._abnf import header_field, request_line
+from wsproto import WSConnection
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import Request
+from wsproto.handshake import WEBSOCKET_UPGRADE, server_extensions_handshake
+from wsproto.utilities import generate_accept_token, normed_header_dict
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode
 
@@ -94,6 +100,80 @@ def accept_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, byte
     write ``Upgrade: websocket``, which a client may see.
     """
     return [(name, b"websocket") if name.lower() == b"upgrade" else (name, value) for name, value in headers]
+
+
+# The opening handshake without h11's state machine (see ServerSession._fast_request)
+
+#: h11's own grammar for a request line and a header line.
+_REQUEST_LINE = re.compile(request_line.encode("ascii"))
+_HEADER_FIELD = re.compile(header_field.encode("ascii"))
+_FRAMING_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+class _ParsedRequest(NamedTuple):
+    """What wsproto reads from an ``h11.Request`` event."""
+
+    method: bytes
+    target: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+def plain_request(head: bytes) -> _ParsedRequest | None:
+    """The request in ``head`` (without its blank line) if h11 would take it exactly as it stands.
+
+    That is: h11's request-line and header-line grammar match every line,
+    HTTP/1.1 with exactly one Host header, no folded lines and no body framing
+    headers. Anything else returns None, for h11 itself to read (and judge).
+    """
+    lines = head.split(b"\r\n")
+    match = _REQUEST_LINE.fullmatch(lines[0])
+    if match is None or match["http_version"] != b"1.1":
+        return None
+    headers = []
+    hosts = 0
+    for line in lines[1:]:
+        field = _HEADER_FIELD.fullmatch(line)
+        if field is None:
+            return None  # includes folded lines (they start with whitespace)
+        name = field["field_name"].lower()
+        if name in _FRAMING_HEADERS:
+            return None
+        hosts += name == b"host"
+        headers.append((name, field["field_value"]))
+    if hosts != 1:
+        return None
+    return _ParsedRequest(match["method"], match["target"], headers)
+
+
+def process_request(ws: WSConnection, request: _ParsedRequest) -> Request:
+    """wsproto's own reading of an upgrade request (raises its ``RemoteProtocolError`` as it would)."""
+    event: Request = ws.handshake._process_connection_request(request)  # type: ignore[arg-type]  # duck-typed
+    return event
+
+
+def accept_without_h11(ws: WSConnection, extensions: list[Any]) -> list[tuple[bytes, bytes]]:
+    """What wsproto's accept does after :func:`process_request`, minus serializing the 101 with h11.
+
+    The same functions compute the accept token and negotiate the extensions;
+    the connection is then open for frames, as after ``ws.send(AcceptConnection(...))``.
+    Returns the 101's headers as wsproto orders them.
+    """
+    handshake = ws.handshake
+    request = handshake._initiating_request
+    assert request is not None, "accept_without_h11() follows process_request()"
+    nonce = normed_header_dict(request.extra_headers)[b"sec-websocket-key"]
+    headers = [
+        (b"Upgrade", WEBSOCKET_UPGRADE),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Accept", generate_accept_token(nonce)),
+    ]
+    if extensions:
+        accepts = server_extensions_handshake(cast("list[str]", request.extensions), extensions)
+        if accepts:
+            headers.append((b"Sec-WebSocket-Extensions", accepts))
+    handshake._connection = ws.connection = Connection(ConnectionType.SERVER, extensions)
+    handshake._state = ConnectionState.OPEN
+    return headers
 
 
 def is_client(connection: Connection) -> bool:

@@ -130,6 +130,8 @@ class ServerSession:
         #: wsproto's complaint about a request that is valid HTTP but not an upgrade it accepts.
         self.handshake_error: str | None = None
         self._head = bytearray()
+        #: The request was read without h11 (see :meth:`_fast_request`).
+        self._fast = False
         self.close_sent: tuple[int, str] | None = None
         self.close_rcvd: tuple[int, str] | None = None
         #: True once a close frame was received and the one we sent came after it.
@@ -222,6 +224,7 @@ class ServerSession:
 
     def _receive_handshake(self, data: bytes) -> None:
         if not self.raw_headers:
+            whole = not self._head  # the request may arrive in one piece
             self._head += data
             end = self._head.find(b"\r\n\r\n")
             if end >= 0:
@@ -231,7 +234,10 @@ class ServerSession:
                     return
                 self.raw_headers = _parse_header_block(head)
                 self.method, self.target, self.http_version = _request_line(head)
+                trailing = len(self._head) - end - 4
                 del self._head[:]
+                if whole and not trailing and self._fast_request(head):
+                    return
         try:
             self._ws.receive_data(data)
             for event in self._ws.events():
@@ -246,6 +252,29 @@ class ServerSession:
                 # answer (websockets.serve runs process_request first; the checks then refuse it).
                 self.handshake_error = str(exc)
                 self._on_request(None)
+
+    def _fast_request(self, head: bytes) -> bool:
+        """Read a plain upgrade request with wsproto, without h11's state machine; False to leave it to h11.
+
+        Only a request h11 would take exactly as it stands, in one piece and
+        with nothing after it, takes this path (see ``_compat.plain_request``);
+        wsproto's own request processing then reads it, with the verdict and
+        complaints it has on the full path. The 101 is built without h11 too
+        (:meth:`negotiate`); a refusal never involves h11 (the conventions
+        write it).
+        """
+        request = _compat.plain_request(head)
+        if request is None:
+            return False
+        self._fast = True
+        try:
+            event = _compat.process_request(self._ws, request)
+        except RemoteProtocolError as exc:
+            self.handshake_error = str(exc)
+            self._on_request(None)
+            return True
+        self._on_request(event)
+        return True
 
     def _tunnel(self, head: bytes, rest: bytes) -> None:
         """Answer a client that reaches the server through an HTTP proxy, as the proxy would.
@@ -284,6 +313,7 @@ class ServerSession:
             for event in ws.events():
                 if isinstance(event, Request):
                     self._ws = ws
+                    self._fast = False  # this one went through h11
                     self.request = event
                     self.handshake_error = None
                     return None
@@ -451,6 +481,8 @@ class ServerSession:
         if self.max_size is not None or self.max_fragment is not None:
             self._watch = _FrameWatch(self.max_size, self.max_fragment)
             extensions.append(self._watch)
+        if self._fast:
+            return _compat.accept_without_h11(self._ws, extensions)
         data = self._ws.send(AcceptConnection(extensions=extensions))
         head, _, _ = data.partition(b"\r\n\r\n")
         return _compat.accept_headers(_parse_header_block(head))
