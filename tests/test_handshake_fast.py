@@ -91,8 +91,8 @@ MUTATIONS: dict[str, Any] = {
     "no Connection": lambda h: h.replace(b"Connection: Upgrade\r\n", b""),
     "Connection: keep-alive, Upgrade": lambda h: h.replace(b"Connection: Upgrade", b"Connection: keep-alive, Upgrade"),
     "Connection: close": lambda h: h.replace(b"Connection: Upgrade", b"Connection: close"),
-    "Upgrade: h2c": lambda h: h.replace(b"Upgrade: WebSocket", b"Upgrade: h2c").replace(b"Upgrade: websocket", b"Upgrade: h2c"),
-    "no Upgrade": lambda h: h.replace(b"Upgrade: WebSocket\r\n", b"").replace(b"Upgrade: websocket\r\n", b""),
+    "Upgrade: h2c": lambda h: _replace_header(h, b"upgrade", b"Upgrade: h2c"),
+    "no Upgrade": lambda h: _drop_header(h, b"upgrade"),
     "version 12": lambda h: h.replace(b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 12"),
     "no version": lambda h: h.replace(b"Sec-WebSocket-Version: 13\r\n", b""),
     "no key": lambda h: _drop_header(h, b"sec-websocket-key"),
@@ -103,6 +103,11 @@ MUTATIONS: dict[str, Any] = {
     ),
     "mixed-case names": lambda h: h.replace(b"Sec-WebSocket-Key", b"SEC-websocket-KEY"),
 }
+
+
+def _replace_header(head: bytes, name: bytes, line: bytes) -> bytes:
+    lines = head.split(b"\r\n")
+    return b"\r\n".join(line if old.lower().startswith(name + b":") else old for old in lines)
 
 
 def _drop_header(head: bytes, name: bytes) -> bytes:
@@ -116,8 +121,13 @@ def serve(head: bytes, fast: bool, compression: bool, subprotocol: str | None) -
         host = AsyncioHost(loop)
         pipe = Pipe(host, client_address=("127.0.0.1", 50000), server_address=("127.0.0.1", 8000))
         session = ServerSession(
-            pipe, host, Call(url="ws://example.com/"), uvicorn_conventions(date_header=False),
-            scheme="ws", max_size=2**20, compression=compression,
+            pipe,
+            host,
+            Call(url="ws://example.com/"),
+            uvicorn_conventions(date_header=False),
+            scheme="ws",
+            max_size=2**20,
+            compression=compression,
         )
         recorder = Recorder(session, subprotocol)
         session.sink = recorder
@@ -145,7 +155,9 @@ def serve(head: bytes, fast: bool, compression: bool, subprotocol: str | None) -
     subprotocols=st.sampled_from([[], ["chat"], ["chat", "v2"]]),
     answer=st.sampled_from([None, "chat"]),
     extra=st.lists(
-        st.tuples(st.sampled_from(["X-A", "Origin", "Cookie", "User-Agent"]), st.text("abc =;/,", max_size=8).map(str.strip)),
+        st.tuples(
+            st.sampled_from(["X-A", "Origin", "Cookie", "User-Agent"]), st.text("abc =;/,", max_size=8).map(str.strip)
+        ),
         max_size=3,
     ),
 )

@@ -17,10 +17,10 @@ from h11._abnf import header_field, request_line
 from wsproto import WSConnection
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import Request
-from wsproto.handshake import WEBSOCKET_UPGRADE, server_extensions_handshake
-from wsproto.utilities import generate_accept_token, normed_header_dict
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode
+from wsproto.handshake import WEBSOCKET_UPGRADE, server_extensions_handshake
+from wsproto.utilities import generate_accept_token, normed_header_dict
 
 #: wsproto releases whose private attributes below were checked.
 TESTED_WSPROTO = ((1, 2), (1, 3))
