@@ -1,7 +1,8 @@
-"""The workloads. Each checks its results (counts and contents) as it runs.
+"""The workloads. Each checks its results (counts and payloads) and returns one :class:`Sample`.
 
-Async workloads take ``connect(path)``; the TestClient variants take the sync client.
-Each returns the measured figures, the first being the one the tables compare.
+Async workloads take ``connect(path)`` from a driver's session; W1 and W2 are
+backend-neutral (asyncio and trio), W4 and the heap measurement use asyncio.
+``*_sync`` variants drive threaded clients. W0 opens and closes the server itself.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ import asyncio
 import gc
 import time
 import tracemalloc
-from typing import Any
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 
-from .scenarios import Connect
+from .apps import Lifespans
+from .clients import AsyncConn, AsyncConnect, AsyncDriver, SyncConnect
 
-MIB = 2**20
+ECHO = "0123456789abcdef"  # W0, W1: 16 bytes of text
+ROUND_TRIP = b"x" * 64  # W2, W4: 64 bytes of binary
+STREAMED = "t" * 64  # W3: what /stream sends
 
 
 class CheckFailed(AssertionError):
-    """A workload's result was wrong (a count or a payload): the figure would be meaningless."""
+    """A workload's result was wrong (a count or a payload): its figure would be meaningless."""
 
 
 def check(condition: bool, what: str) -> None:
@@ -26,62 +32,86 @@ def check(condition: bool, what: str) -> None:
         raise CheckFailed(what)
 
 
-async def w1(connect: Connect, n: int) -> dict[str, float]:
-    """Connect (full handshake) + one 16-byte echo + clean close, sequential."""
-    message = "0123456789abcdef"
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Sample:
+    """One measurement: ``value`` in ``unit``; ``cpu_us`` is process CPU time per operation."""
+
+    unit: str
+    value: float
+    cpu_us: float | None = None
+    raw: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    """Wall clock (what a test suite waits for) and process CPU time, started together."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def sample(self, unit: str, ops: int) -> Sample:
+        wall = time.perf_counter() - self.wall
+        cpu = time.process_time() - self.cpu
+        return Sample(unit, ops / wall, cpu / ops * 1e6, {"ops": ops, "wall_s": wall, "cpu_s": cpu})
+
+
+async def w0(server: Callable[[], AbstractAsyncContextManager[str]], driver: AsyncDriver, n: int) -> Sample:
+    """Per-test cycle: start the server (lifespan on), connect, one echo, close, stop the server."""
+    started, stopped = Lifespans.started, Lifespans.stopped
+    clock = _Clock()
+    for _ in range(n):
+        async with server() as base, driver.session(base) as connect, connect("/echo") as ws:
+            await ws.send(ECHO)
+            check(await ws.recv() == ECHO, "W0 echo")
+    sample = clock.sample("cycles/s", n)
+    check(Lifespans.started - started == n, "W0 lifespan startups")
+    check(Lifespans.stopped - stopped == n, "W0 lifespan shutdowns")
+    return sample
+
+
+async def w1(connect: AsyncConnect, n: int) -> Sample:
+    """Connect (full handshake) + one 16-byte echo + clean close, n times in sequence."""
+    clock = _Clock()
     for _ in range(n):
         async with connect("/echo") as ws:
-            await ws.send(message)
-            check(await ws.recv() == message, "W1 echo")
-    return {"conn/s": n / (time.perf_counter() - start)}
+            await ws.send(ECHO)
+            check(await ws.recv() == ECHO, "W1 echo")
+    return clock.sample("conn/s", n)
 
 
-async def w2(connect: Connect, n: int, framed: bool = True) -> dict[str, float]:
+async def w2(connect: AsyncConnect, n: int) -> Sample:
     """n sequential 64-byte echo round trips on one connection."""
-    message = b"x" * 64
     async with connect("/echo") as ws:
-        start = time.perf_counter()
+        clock = _Clock()
         for _ in range(n):
-            await ws.send(message)
-            reply = await ws.recv()
-            while not framed and len(reply) < 64:
-                reply += await ws.recv()
-            check(reply == message, "W2 echo")
-        elapsed = time.perf_counter() - start
-    return {"rt/s": n / elapsed}
+            await ws.send(ROUND_TRIP)
+            check(await ws.recv() == ROUND_TRIP, "W2 echo")
+        return clock.sample("rt/s", n)
 
 
-async def w3(connect: Connect, n: int, size: int = 64, binary: bool = False, framed: bool = True) -> dict[str, float]:
-    """The server streams n messages of ``size``; the client reads them all."""
-    expected: str | bytes = b"b" * size if binary or not framed else "t" * size
-    async with connect(f"/stream?n={n}&size={size}&binary={int(binary)}") as ws:
-        start = time.perf_counter()
-        await ws.send(b"go")  # the server starts streaming only now
-        if framed:
-            for _ in range(n):
-                check(await ws.recv() == expected, "W3 payload")
-        else:
-            total = 0
-            while total < n * size:
-                total += len(await ws.recv())
-            check(total == n * size, "W3 byte count")
-        elapsed = time.perf_counter() - start
-    if binary:
-        return {"MiB/s": n * size / MIB / elapsed}
-    return {"msg/s": n / elapsed}
+async def w3(connect: AsyncConnect, n: int) -> Sample:
+    """The server streams n 64-byte messages; the client reads them all."""
+    async with connect(f"/stream?n={n}&size={len(STREAMED)}") as ws:
+        clock = _Clock()
+        await ws.send("go")  # the server starts streaming only now
+        for _ in range(n):
+            check(await ws.recv() == STREAMED, "W3 payload")
+        return clock.sample("msg/s", n)
 
 
-async def _hold_open(connect: Connect, connections: int, work: Any, at_peak: Any = None) -> tuple[float, Any]:
+async def _hold_open(
+    connect: AsyncConnect, connections: int, work: Callable[[AsyncConn], Awaitable[None]], at_peak: Callable[[], int]
+) -> tuple[_Clock, int]:
     """Open ``connections`` connections, each in its own task for its whole life.
 
-    Once all are open, ``work(ws)`` runs on every one at once. Returns the seconds from
-    the start of the work to its end on the last connection (closing excluded), and what
-    ``at_peak()`` returned when all the work was done and every connection still open.
+    Once all are open, ``work(ws)`` runs on every one at once. Returns the clock
+    started when the work started (read when the last one finished, closing
+    excluded) and what ``at_peak()`` returned then, every connection still open.
     """
-    opened, finished = asyncio.Event(), asyncio.Event()
-    go, leave = asyncio.Event(), asyncio.Event()
+    opened, finished, go, leave = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
     counts = [0, 0]
+    result: list[tuple[_Clock, int]] = []
 
     async def one(i: int) -> None:
         async with connect(f"/echo?c={i}") as ws:
@@ -98,40 +128,42 @@ async def _hold_open(connect: Connect, connections: int, work: Any, at_peak: Any
     tasks = [asyncio.create_task(one(i)) for i in range(connections)]
     try:
         await opened.wait()
-        start = time.perf_counter()
+        clock = _Clock()
         go.set()
         await finished.wait()
-        elapsed = time.perf_counter() - start
-        return elapsed, at_peak() if at_peak is not None else None
+        result.append((clock, at_peak()))
     finally:
         leave.set()
         await asyncio.gather(*tasks)
+    return result[0]
 
 
-async def w4(connect: Connect, connections: int, round_trips: int) -> dict[str, float]:
-    """``connections`` concurrent connections x ``round_trips`` echo round trips each."""
-    message = b"y" * 64
+async def w4(connect: AsyncConnect, connections: int, round_trips: int) -> Sample:
+    """``connections`` concurrent connections x ``round_trips`` 64-byte echo round trips each."""
 
-    async def round_trips_on(ws: Any) -> None:
+    async def round_trips_on(ws: AsyncConn) -> None:
         for _ in range(round_trips):
-            await ws.send(message)
-            check(await ws.recv() == message, "W4 echo")
+            await ws.send(ROUND_TRIP)
+            check(await ws.recv() == ROUND_TRIP, "W4 echo")
 
-    elapsed, _ = await _hold_open(connect, connections, round_trips_on)
-    return {"rt/s": connections * round_trips / elapsed}
+    ops = connections * round_trips
+    clock, _ = await _hold_open(connect, connections, round_trips_on, lambda: 0)
+    return clock.sample("rt/s", ops)
 
 
-async def heap_per_connection(connect: Connect, connections: int) -> dict[str, float]:
-    """Python heap per open connection (tracemalloc), measured apart from the timings."""
+async def heap_per_connection(connect: AsyncConnect, connections: int) -> Sample:
+    """Python heap per open connection (tracemalloc), client and server side together."""
 
-    async def one_round_trip(ws: Any) -> None:  # so that every connection is fully set up
-        await ws.send(b"z")
-        check(await ws.recv() == b"z", "heap echo")
+    async def one_round_trip(ws: AsyncConn) -> None:  # every connection fully set up, buffers used once
+        await ws.send(ROUND_TRIP)
+        check(await ws.recv() == ROUND_TRIP, "heap echo")
 
     def traced() -> int:
         gc.collect()
         return tracemalloc.get_traced_memory()[0]
 
+    async with connect("/echo") as ws:  # first-use allocations (caches, imports) before the baseline
+        await one_round_trip(ws)
     gc.collect()
     tracemalloc.start()
     try:
@@ -139,62 +171,25 @@ async def heap_per_connection(connect: Connect, connections: int) -> dict[str, f
         _, during = await _hold_open(connect, connections, one_round_trip, traced)
     finally:
         tracemalloc.stop()
-    return {"KiB/conn": (during - before) / connections / 1024}
+    per_connection = (during - before) / connections / 1024
+    return Sample("KiB/conn", per_connection, None, {"connections": connections, "bytes": during - before})
 
 
-async def w5(connect: Connect, n: int) -> dict[str, float]:
-    """n sequential connect/close cycles: time, Python heap growth, tasks left over."""
-    for _ in range(10):  # warm caches so growth measures leaks, not first use
-        async with connect("/echo"):
-            pass
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        start = time.perf_counter()
-        for _ in range(n):
-            async with connect("/echo"):
-                pass
-        elapsed = time.perf_counter() - start
-        for _ in range(10):
-            await asyncio.sleep(0)
-        gc.collect()
-        growth = tracemalloc.get_traced_memory()[0] - before
-    finally:
-        tracemalloc.stop()
-    # The ASGI lifespan task lives as long as the patch context, by design; anything else is left over.
-    current = asyncio.current_task()
-    tasks = len([t for t in asyncio.all_tasks() if t is not current and t.get_name() != "wsfake lifespan"])
-    return {"s": elapsed, "heap growth MiB": growth / MIB, "tasks left": float(tasks)}
-
-
-def w1_sync(client: Any, n: int) -> dict[str, float]:
-    message = "0123456789abcdef"
-    start = time.perf_counter()
+def w1_sync(connect: SyncConnect, n: int) -> Sample:
+    """W1 for threaded clients."""
+    clock = _Clock()
     for _ in range(n):
-        with client.websocket_connect("/echo") as ws:
-            ws.send_text(message)
-            check(ws.receive_text() == message, "W1 echo")
-    return {"conn/s": n / (time.perf_counter() - start)}
+        with connect("/echo") as ws:
+            ws.send(ECHO)
+            check(ws.recv() == ECHO, "W1 echo")
+    return clock.sample("conn/s", n)
 
 
-def w2_sync(client: Any, n: int) -> dict[str, float]:
-    message = b"x" * 64
-    with client.websocket_connect("/echo") as ws:
-        start = time.perf_counter()
+def w2_sync(connect: SyncConnect, n: int) -> Sample:
+    """W2 for threaded clients."""
+    with connect("/echo") as ws:
+        clock = _Clock()
         for _ in range(n):
-            ws.send_bytes(message)
-            check(ws.receive_bytes() == message, "W2 echo")
-        elapsed = time.perf_counter() - start
-    return {"rt/s": n / elapsed}
-
-
-def w3_sync(client: Any, n: int) -> dict[str, float]:
-    expected = "t" * 64
-    with client.websocket_connect(f"/stream?n={n}&size=64") as ws:
-        start = time.perf_counter()
-        ws.send_bytes(b"go")
-        for _ in range(n):
-            check(ws.receive_text() == expected, "W3 payload")
-        elapsed = time.perf_counter() - start
-    return {"msg/s": n / elapsed}
+            ws.send(ROUND_TRIP)
+            check(ws.recv() == ROUND_TRIP, "W2 echo")
+        return clock.sample("rt/s", n)

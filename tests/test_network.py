@@ -16,9 +16,11 @@ from fastapi import FastAPI, WebSocket
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from wsproto.events import AcceptConnection, CloseConnection
 
 import wsfake
 from wsfake import ServerConnection
+from wsproto_client import WsprotoClient
 
 if sys.version_info < (3, 11):
     from exceptiongroup import ExceptionGroup
@@ -244,6 +246,35 @@ async def test_a_handshake_whose_client_gave_up_does_not_delay_the_exit() -> Non
             net.route(URL, parked, process_request=hang, open_timeout=None)
             with pytest.raises(TimeoutError):
                 await websockets.connect(URL, open_timeout=0.05)
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
+
+
+@pytest.mark.parametrize("target", ["handler", "mock"])
+async def test_a_client_that_never_closes_its_socket_after_the_closing_handshake_does_not_delay_the_exit(
+    target: str,
+) -> None:
+    # websocket-client's WebSocketApp and trio-websocket answer the server's close frame and never close their
+    # socket: the server waits for an EOF that only the socket's garbage collection would send.
+    async def close_first(ws: ServerConnection) -> None:
+        await ws.close(4001, "bye")
+
+    with anyio.fail_after(5):  # far below shutdown_timeout: the exit must not wait for it
+        async with wsfake.patch_client(shutdown_timeout=60) as net, anyio.create_task_group() as tasks:
+            if target == "mock":
+                server = net.mock(URL)
+
+                async def close_from_the_mock() -> None:
+                    conn = await server.connected()
+                    assert await conn.close(4001, "bye") == (4001, "bye")
+
+                tasks.start_soon(close_from_the_mock)
+            else:
+                net.route(URL, close_first)
+            client, first = await WsprotoClient.connect(net, URL, close_when_done=False)
+            assert isinstance(first, AcceptConnection)
+            event = await client.next_event()
+            assert isinstance(event, CloseConnection) and event.code == 4001
+            await client.send(event.response())  # and its socket stays open
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
 
 

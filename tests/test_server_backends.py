@@ -100,6 +100,7 @@ async def test_invalid_utf8_is_closed_with_1007(target: Any) -> None:
     await client.send_raw(bytes([0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28]))
     event = await client.next_event()
     assert isinstance(event, CloseConnection) and event.code == 1007
+    await client.send(event.response())
     await network.aclose()
 
 
@@ -126,6 +127,7 @@ async def test_oversize_message_is_closed_with_1009() -> None:
     await client.send(BytesMessage(b"y" * 11))
     event = await client.next_event()
     assert isinstance(event, CloseConnection) and event.code == 1009
+    await client.send(event.response())
     await network.aclose()
 
 

@@ -24,7 +24,7 @@ import anyio
 
 from ._exceptions import ClientDisconnected
 from ._handshake import Refusal, check_request, failed
-from ._host import EventLike, Host, Spawned, Timer
+from ._host import EventLike, Host, Spawned, Timer, Waiter
 from ._session import ConnectionLost, ServerSession, Sink
 
 Scope = MutableMapping[str, Any]
@@ -90,7 +90,7 @@ class ASGIConnection(Sink):
         self._on_task = on_task
         self.call = session.call
         self._queue: deque[ASGIMessage] = deque()
-        self._app_waiting: EventLike | None = None
+        self._app_waiting: Waiter | None = None
         self.handshake_complete = False
         self.close_sent = False
         self.disconnected = False
@@ -211,7 +211,7 @@ class ASGIConnection(Sink):
         while not self._queue:
             if self.disconnected:
                 self.waiting_after_disconnect = True
-            self._app_waiting = waiting = self.host.event()
+            self._app_waiting = waiting = self.host.waiter()
             try:
                 await waiting.wait()
             finally:

@@ -87,8 +87,8 @@ def complete_messages(decoder: FrameDecoder, data: bytes, watch: Any) -> tuple[l
     """Complete data messages at the start of ``data``, and the bytes they took.
 
     ``decoder`` is what :func:`incoming_ready` returned. ``watch`` is the
-    connection's size watch (None without ``max_size``): its header hook runs
-    for each frame taken, as wsproto would run it.
+    connection's size watch (None without ``max_size``): its header and
+    completion hooks run for each frame taken, as wsproto would run them.
     """
     messages: list[str | bytes] = []
     offset = 0
@@ -127,6 +127,7 @@ def complete_messages(decoder: FrameDecoder, data: bytes, watch: Any) -> tuple[l
             message = payload
         if watch is not None:
             watch.frame_inbound_header(decoder, Opcode.TEXT if first == 0x81 else Opcode.BINARY, _NO_RSV, length)
+            watch.frame_inbound_complete(decoder, True)
         messages.append(message)
         offset = end
     return messages, offset

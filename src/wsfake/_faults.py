@@ -206,6 +206,13 @@ class FaultShaper(Shaper):
         else:
             self._host.call_soon(self._pump)
 
+    def discard(self) -> None:
+        self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._scheduled = False
+
     def _pump(self) -> None:
         """Deliver the next piece that is due (one per loop iteration), then schedule the rest."""
         self._scheduled = False

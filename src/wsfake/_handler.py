@@ -27,7 +27,7 @@ import anyio
 
 from ._closed import OK_CLOSE_CODES, ConcurrencyError, ConnectionClosed, ConnectionClosedOK, closed_exception
 from ._handshake import NegotiationError, Refusal, check_request, failed, offered_subprotocols, select_subprotocol
-from ._host import EventLike, Spawned, Timer
+from ._host import EventLike, Spawned, Timer, Waiter
 from ._http import Request, Response, make_headers, response_parts
 from ._session import ConnectionLost, ServerSession, Sink
 
@@ -199,7 +199,7 @@ class ServerConnection(Sink):
         self._frames: deque[tuple[Data, bool]] = deque()
         self._flow_paused = False
         self._reading = False
-        self._recv_waiting: EventLike | None = None
+        self._recv_waiting: Waiter | None = None
         self._closed = self.host.event()
         self._pings: dict[bytes, _PongWaiter] = {}
         self._send_in_progress: EventLike | None = None
@@ -344,7 +344,7 @@ class ServerConnection(Sink):
             self._recv_waiting.set()
 
     async def _wait_change(self) -> None:
-        self._recv_waiting = waiting = self.host.event()
+        self._recv_waiting = waiting = self.host.waiter()
         try:
             await waiting.wait()
         finally:

@@ -199,10 +199,15 @@ class MockConnection(Sink):
             future.set_result(time.monotonic())
 
     def on_close(self, code: int, reason: str) -> None:
+        # The closing handshake is complete: the connection is closed for the test, whether or not the client
+        # then closes its TCP end (a client should wait for the server to; trio-websocket never does).
         self.close_frame = (code, reason)
+        self.on_closed()
 
     def on_closed(self) -> None:
         with self._signal.lock:
+            if self._closed:
+                return
             self._closed = True
             if self.close_frame is None:
                 self.close_frame = (1006, "")
@@ -228,7 +233,7 @@ class MockConnection(Sink):
 
     @property
     def closed(self) -> bool:
-        """True once the connection is gone (closed by either side, or dropped)."""
+        """True once the closing handshake is over, or the connection is gone (lost or dropped)."""
         return self._closed
 
     def _closed_error(self) -> Exception:
@@ -388,7 +393,11 @@ class MockConnection(Sink):
         self._session.close_transport()
 
     def wait_closed(self, timeout: float = DEFAULT_TIMEOUT) -> Any:
-        """Wait until the connection is gone; returns the client's close frame ``(code, reason)``, or ``(1006, "")``."""
+        """Wait until the connection is closed; returns the client's close frame ``(code, reason)``, or ``(1006, "")``.
+
+        Closed means the closing handshake is over (close frames both ways) or the
+        connection is gone without it; the TCP teardown that follows is the server's.
+        """
 
         def ready() -> bool:
             return self._closed

@@ -27,7 +27,7 @@ import anyio
 
 from ._exceptions import ClientDepartureWarning, DeadlineExceeded, ShadowedRouteWarning
 from ._faults import DirectionName, Faults, Rejection, _check_direction, _check_times, check_delivery
-from ._host import Host, HostGone, PortalHost, Spawned, Timer, current_host_key, new_host_for_current_loop
+from ._host import EventLike, Host, HostGone, PortalHost, Spawned, Timer, current_host_key, new_host_for_current_loop
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
 from ._records import DEFAULT_KEEP_CALLS, Call, Calls
 from ._session import ServerSession, Sink
@@ -179,6 +179,8 @@ class _HostState:
         self.live: set[_Live] = set()
         self.targets: list[Target] = []
         self.watchdog: Timer | None = None
+        #: Set when a live connection finishes, for a stop waiting on connections without a task.
+        self.changed: EventLike | None = None
         self.last_activity = -1
         self.idle_since = 0.0
         #: Client ends used from other threads, woken when this host stops.
@@ -517,6 +519,8 @@ class Network:
     def _maybe_done(self, state: _HostState, live: _Live) -> None:
         if live.session.finished and (live.task is None or live.task.done):
             state.live.discard(live)
+            if state.changed is not None:
+                state.changed.set()
 
     def _dispatch(self, state: _HostState, pipe: Pipe, url: URL) -> None:
         """Serve a connection whose path is only known once the request arrives."""
@@ -582,7 +586,8 @@ class Network:
 
         Open connections get the target's shutdown close (ASGI 1012, handlers
         1001), whose server code hears it at once; connections still in their
-        handshake get the server's shutdown answer (500 / 503). Their tasks get
+        handshake get the server's shutdown answer (500 / 503); those whose closing
+        handshake is over and only wait for the client's EOF end now. Their tasks get
         ``shutdown_timeout`` seconds to finish. A connection whose client never
         finished the closing handshake is then ended as the server's
         ``close_timeout`` would end it (its server code sees it closed) and gets
@@ -645,27 +650,39 @@ class Network:
             state.watchdog = None
         live = list(state.live)
         for item in live:
+            if item.session.waiting_for_eof:
+                # Nothing the server code can observe is left but the client's EOF, which a client that
+                # never closes its socket never sends: end it now rather than after close_timeout.
+                item.session.expire_close_timeout()
             _shutdown(item)
         tasks = [item.task for item in live if item.task is not None and not item.task.done]
-        with anyio.move_on_after(self.shutdown_timeout):
+        patience = self.shutdown_timeout
+        if self.deadline_exceeded is not None and self.deadline is not None:
+            patience = min(patience, self.deadline)  # the stuck connections were cut: they get a deadline more
+        with anyio.move_on_after(patience):
             for task in tasks:
                 if _waits_forever(task, live):
                     task.cancel()
                 await task.wait()
-        stuck = [item for item in live if item.task is not None and not item.task.done]
+            await self._settle(state, live)
+        stuck = [item for item in live if not _stopped(item)]
         if stuck:
             # Connections whose client never finished closing end as close_timeout would end
             # them (the server code sees the connection closed, not a cancellation), sooner.
             for item in stuck:
                 item.session.expire_close_timeout()
-            with anyio.move_on_after(min(self.shutdown_timeout, _GRACE_AFTER_CLOSE)):
+            with anyio.move_on_after(min(patience, _GRACE_AFTER_CLOSE)):
                 for item in stuck:
-                    assert item.task is not None
-                    await item.task.wait()
+                    if item.task is not None:
+                        await item.task.wait()
+                await self._settle(state, stuck)
         for task in tasks:
             if not task.done:
                 task.cancel()
                 await task.wait()
+        for item in live:
+            if item.task is None and not item.session.finished:
+                item.session.abort()  # a mock's connection still closing: cut, as a stopped server would
         for target in state.targets:
             try:
                 await target.aclose(state.host)
@@ -673,11 +690,22 @@ class Network:
                 self.errors.append(exc)
         state.targets.clear()
 
+    async def _settle(self, state: _HostState, items: list[_Live]) -> None:
+        """Wait until the connections among ``items`` that run no task (a mock's) have finished."""
+        while any(item.task is None and not item.session.finished for item in items):
+            state.changed = changed = state.host.event()
+            try:
+                await changed.wait()
+            finally:
+                state.changed = None
+
     def _stop_host_now(self, state: _HostState) -> None:
         if state.watchdog is not None:
             state.watchdog.cancel()
             state.watchdog = None
         for item in list(state.live):
+            if item.session.waiting_for_eof:
+                item.session.expire_close_timeout()
             _shutdown(item)
         for target in state.targets:
             target.stop(state.host)
@@ -771,6 +799,11 @@ def _shutdown(item: _Live) -> None:
         shutdown()
     elif not item.session.finished:
         item.session.close_transport()
+
+
+def _stopped(item: _Live) -> bool:
+    """True once a connection's task has finished, or (without a task) its session has."""
+    return item.task.done if item.task is not None else item.session.finished
 
 
 def _waits_forever(task: Spawned, live: list[_Live]) -> bool:

@@ -60,6 +60,9 @@ class Shaper:
         if eof:
             direction.deliver_eof()
 
+    def discard(self) -> None:
+        """The reader is gone or the connection was reset: drop what is still on its way (and its timers)."""
+
 
 class Direction:
     """Bytes flowing one way between the two ends of a :class:`Pipe`."""
@@ -155,7 +158,7 @@ class Direction:
         eof = self._pending_eof
         if eof:
             self._pending_eof = False
-        if self.shaper is not None:
+        if self.shaper is not None and not self.reader_closed:  # nothing to shape for a reader that is gone
             data = b"".join(pending)
             pending.clear()
             self.shaper.push(self, data, eof)
@@ -237,6 +240,8 @@ class Direction:
         self._pending.clear()
         self._visible.clear()
         self.size = self.visible_size = 0
+        if self.shaper is not None:
+            self.shaper.discard()
         self.on_writable()
 
     def break_(self) -> None:
@@ -247,6 +252,8 @@ class Direction:
         self._pending.clear()
         self._visible.clear()
         self.size = self.visible_size = 0
+        if self.shaper is not None:
+            self.shaper.discard()
         self.on_readable()
         self.on_writable()
 

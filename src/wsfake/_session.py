@@ -593,6 +593,11 @@ class ServerSession:
             self._close_timer = self.host.call_later(self.close_timeout, self._close_timed_out)
         self._write(data)
 
+    @property
+    def waiting_for_eof(self) -> bool:
+        """The closing handshake is over and the server half-closed: only the client's EOF is still to come."""
+        return self._discarding and not self.finished
+
     def expire_close_timeout(self) -> None:
         """End a closing handshake the client has not finished now, as ``close_timeout`` would later (at exit)."""
         if self._close_timer is not None:
@@ -654,7 +659,9 @@ class _FrameWatch(Extension):
     it with the negotiated extensions. websockets refuses a frame whose declared
     length exceeds what is left of ``max_size`` (or the fragment limit) before
     reading its payload; for a compressed message the decompressed size counts,
-    checked as it grows.
+    checked as it grows. wsproto reads a header again when the rest of it (the
+    masking key) had not arrived, so a frame's length is counted only once the
+    frame is complete.
     """
 
     name = "wsfake-frame-watch"
@@ -664,6 +671,8 @@ class _FrameWatch(Extension):
         self.max_fragment = max_fragment
         #: Bytes of the current message in frames already complete.
         self.message_size = 0
+        #: Bytes the frame being read adds to ``message_size`` once complete.
+        self.pending = 0
         #: Decompressed bytes of the current frame so far.
         self.decompressed = 0
         #: The current message is compressed (RSV1 on its first frame).
@@ -702,9 +711,12 @@ class _FrameWatch(Extension):
         if left is not None and payload_length > left:
             self.too_big = too_big_reason(payload_length, left, self.message_size or None)
             return CloseReason.MESSAGE_TOO_BIG
-        if not self.compressed:
-            self.message_size += payload_length
+        self.pending = 0 if self.compressed else payload_length
         return _NO_RSV
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> None:
+        self.message_size += self.pending
+        self.pending = 0
 
 
 _NO_RSV = RsvBits(False, False, False)

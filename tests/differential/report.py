@@ -93,6 +93,23 @@ FIXED = [
         "wsfake cancelled such connections on exit before the app saw it. Handshakes whose client left are now "
         "allowed to finish.",
     ),
+    (
+        "`max_size` and fragments delivered in pieces",
+        "wsproto reads a frame header again when its masking key has not fully arrived; wsfake's size check counted "
+        "such a continuation frame twice and closed a fragmented message under `max_size` with 1009. Found by the "
+        "property tests (chunked delivery); a frame now counts once it is complete.",
+    ),
+    (
+        "aiohttp and `route.refuse()`",
+        "a refusal fault reached aiohttp as `ClientOSError`; a closed port raises `ClientConnectorError` (its "
+        "subclass) around the `ConnectionRefusedError`. It now does.",
+    ),
+    (
+        "trio-websocket and a server that closes first",
+        "trio-websocket answers the close frame and never closes its socket (a real server sees the EOF only when "
+        "the socket is collected, or gives up after `close_timeout`); a mock's `close()` waited for that EOF. The "
+        "closing handshake now ends it, and leaving the context does not wait for such an EOF.",
+    ),
 ]
 
 INHERENT = [
@@ -110,6 +127,27 @@ INHERENT = [
         "close under wsfake and nothing under websockets.serve.",
     ),
     ("TLS", "`wss://` is served in memory without encryption; certificates and TLS errors are not simulated."),
+    (
+        "plain HTTP",
+        "only WebSocket upgrades are served in memory; a plain HTTP request through a patched client (aiohttp, "
+        "httpx) goes where it would go without wsfake. Use the app's HTTP test client for HTTP routes.",
+    ),
+    (
+        "where the server code runs",
+        "server code runs on the client's event loop (or, for threaded clients, on wsfake's own asyncio loop): "
+        "server code that only works on asyncio fails under a trio client, where a real server would run it on its "
+        "own asyncio loop. ASGI apps and handlers written against anyio run on both.",
+    ),
+    (
+        "sockets collected unclosed",
+        "a real socket that is garbage-collected unclosed closes (with a `ResourceWarning`) and the server sees "
+        "EOF; wsfake's in-memory sockets do not, and the server sees the connection end when the context exits.",
+    ),
+    (
+        "addresses",
+        "host names resolve to 127.0.0.1 (IPv6 literals to ::1) without DNS; `getpeername()`, the ASGI scope's "
+        "`client`/`server` and `remote_address` report those IP addresses and the URL's port.",
+    ),
 ]
 
 

@@ -20,7 +20,8 @@ class ServerLog:
         self.events: list[Any] = []
         self._active = 0
         self._cond = threading.Condition()
-        self._idle_callbacks: list[Callable[[], object]] = []
+        self._started = 0
+        self._callbacks: list[Callable[[], object]] = []
 
     def note(self, *event: Any) -> None:
         self.events.append(list(event))
@@ -28,18 +29,23 @@ class ServerLog:
     def reset(self) -> None:
         with self._cond:
             self.events = []
+            self._started = 0
 
     def enter(self) -> None:
         with self._cond:
             self._active += 1
+            self._started += 1
+        self._changed()
 
     def exit(self) -> None:
         with self._cond:
             self._active -= 1
-            if self._active:
-                return
+        self._changed()
+
+    def _changed(self) -> None:
+        with self._cond:
             self._cond.notify_all()
-            callbacks, self._idle_callbacks = self._idle_callbacks, []
+            callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback()
 
@@ -50,26 +56,38 @@ class ServerLog:
 
     async def wait_idle_async(self, timeout: float) -> bool:
         """Wait, on the running asyncio or trio loop, until no server connection is running."""
+        return await self._wait_async(lambda: self._active == 0, timeout)
+
+    async def wait_started_async(self, timeout: float) -> bool:
+        """Wait, on the running asyncio or trio loop, until the server code of a connection has started.
+
+        For a driver that must not act before the server code runs: a real server
+        calls it after sending its handshake response, so a fast client can be done
+        before it starts.
+        """
+        return await self._wait_async(lambda: self._started > 0, timeout)
+
+    async def _wait_async(self, ready: Callable[[], bool], timeout: float) -> bool:
         import anyio
         import anyio.from_thread
 
-        event = anyio.Event()
         token = anyio.lowlevel.current_token()
         loop_thread = threading.get_ident()
-
-        def wake() -> None:
-            if threading.get_ident() == loop_thread:
-                event.set()
-            else:
-                anyio.from_thread.run_sync(event.set, token=token)
-
-        with self._cond:
-            if self._active == 0:
-                return True
-            self._idle_callbacks.append(wake)
         with anyio.move_on_after(timeout):
-            await event.wait()
-            return True
+            while True:
+                event = anyio.Event()
+
+                def wake(event: anyio.Event = event) -> None:
+                    if threading.get_ident() == loop_thread:
+                        event.set()
+                    else:
+                        anyio.from_thread.run_sync(event.set, token=token)
+
+                with self._cond:
+                    if ready():
+                        return True
+                    self._callbacks.append(wake)
+                await event.wait()
         return False
 
 

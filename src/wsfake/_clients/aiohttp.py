@@ -134,8 +134,13 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
 
         get = get_sync
 
-    async def open_in_memory(connector: Any, destination: Destination) -> tuple[AsyncioTransport, Any]:
-        transport, protocol = await open_transport(asyncio.get_running_loop(), destination, connector._factory)
+    async def open_in_memory(
+        connector: Any, req: Any, destination: Destination, error: Any = client_error
+    ) -> tuple[AsyncioTransport, Any]:
+        try:
+            transport, protocol = await open_transport(asyncio.get_running_loop(), destination, connector._factory)
+        except OSError as exc:  # a refusal (a fault, a failed start): as aiohttp reports a closed port
+            raise error(req.connection_key, exc) from exc
         protocol._should_close = True  # never pooled: the pool is for real connections
         return transport, protocol
 
@@ -151,7 +156,7 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
             upgrade.tunnel = True  # aiohttp's proxy code runs; its connection to the proxy is in memory
             return await create_original(self, req, traces, timeout)
         _pending.set(None)  # one connection per request
-        _, protocol = await open_in_memory(self, upgrade.destination)
+        _, protocol = await open_in_memory(self, req, upgrade.destination)
         return protocol
 
     async def create_direct_connection(self: Any, req: Any, traces: Any, timeout: Any, **kwargs: Any) -> Any:
@@ -160,7 +165,9 @@ def install(module: ModuleType, dialer: Dialer) -> Undo:
             return await direct_original(self, req, traces, timeout, **kwargs)
         _pending.set(None)
         assert upgrade.destination is not None
-        transport, protocol = await open_in_memory(self, upgrade.destination)
+        transport, protocol = await open_in_memory(
+            self, req, upgrade.destination, kwargs.get("client_error", client_error)
+        )
         # As asyncio's socket transports declare: aiohttp < 3.9 warns about TLS in TLS without it.
         transport._start_tls_compatible = True  # type: ignore[attr-defined]
         return transport, protocol

@@ -19,6 +19,7 @@ from typing import Any
 import trio
 import trio_websocket
 from runner import Client, Trace, picked_headers, qualified
+from serverlog import SERVER
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
@@ -522,9 +523,11 @@ async def h_connection_attributes(url: str, trace: Trace) -> None:
 @driver("a_client_vanishes", "h_client_vanishes")
 async def client_vanishes(url: str, trace: Trace) -> None:
     # No API drops the connection without a close frame: its stream is closed under it. No message first:
-    # the handler would answer it by returning, and its close frame would race the client's own close.
+    # the handler would answer it by returning, and its close frame would race the client's own close. The
+    # server code must have started (a real server starts it after its response): else it may never see this.
     async with trio.open_nursery() as nursery:
         ws = await trio_websocket.connect_websocket_url(nursery, url)
+        assert await SERVER.wait_started_async(5.0), "the server code never started"
         await ws._stream.aclose()
         await until_closed(ws, trace)
 
