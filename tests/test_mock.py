@@ -196,3 +196,37 @@ def test_the_same_mock_on_trio() -> None:
                 assert await ws.recv() == "back"
 
     trio.run(main)
+
+
+def test_a_connection_still_open_at_exit_gets_the_shutdown_close_and_nothing_outlives_the_exit() -> None:
+    pytest.importorskip("websockets.trio.client", reason="websockets.trio is new in websockets 17")
+    import trio
+    import trio.testing
+    from websockets.trio.client import connect
+
+    seen: list[Any] = []
+
+    async def client(task_status: Any) -> None:
+        async with connect(URL, ping_interval=None) as ws:
+            task_status.started()
+            try:
+                await ws.recv()
+            except websockets.ConnectionClosed as exc:
+                seen.append((exc.rcvd.code, exc.rcvd.reason, exc.rcvd_then_sent))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            async with wsfake.patch_client() as net:
+                server = net.mock(URL)
+                server.route.latency(0.05, direction="to_server")  # the client's answer takes a while
+                await nursery.start(client)
+                conn = await server.connected()
+            # The exit closed the connection as websockets.serve closes at shutdown, and waited for the answer.
+            assert conn.closed and conn.close_frame == (1001, "")
+        await trio.testing.wait_all_tasks_blocked()
+        root = trio.lowlevel.current_root_task()
+        tasks = [task for nursery in root.child_nurseries for task in nursery.child_tasks]
+        assert not [task.name for task in tasks if task.name.startswith("wsfake")]
+
+    trio.run(main)
+    assert seen == [(1001, "", True)]
