@@ -86,10 +86,21 @@ def on_trio(server: Callable[[], AbstractAsyncContextManager[str]], driver: Asyn
         async with server() as base, driver.session(base) as connect:
             results = await _steps(connect, steps)
         left = trio.lowlevel.current_statistics().tasks_living - living
-        check(left <= 0, f"trio tasks left running: {left}")
+        check(left <= 0, f"trio tasks left running: {left} ({', '.join(_trio_task_names())})")
         return results
 
     return leak_checked(lambda: trio.run(body))
+
+
+def _trio_task_names() -> list[str]:
+    """The names of every living trio task (system tasks included), for a leak report."""
+    names: list[str] = []
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        names.append(task.name)
+        pending += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+    return names
 
 
 def on_threads(server: Callable[[], AbstractContextManager[str]], driver: SyncDriver, steps: SyncSteps) -> Run:

@@ -199,3 +199,37 @@ async def test_asgi_keepalive_pings_and_fails_without_pong(answer: bool) -> None
         assert (closing.code, closing.reason) == (1011, "keepalive ping timeout")
     await network.aclose()
     network.raise_errors()
+
+
+async def test_no_server_task_outlives_the_lifespan_at_exit() -> None:
+    """Once the context has exited, every wsfake task has ended: none is still waiting for its next turn."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        yield
+
+    app = Starlette(routes=[WebSocketRoute("/ws", starlette_echo)], lifespan=lifespan)
+    async with wsfake.patch_client(wsfake.ASGI(app)) as net:
+        client, first = await WsprotoClient.connect(net, "ws://x/ws")
+        assert isinstance(first, AcceptConnection)
+        await client.send(CloseConnection(1000))
+        assert isinstance(await client.next_event(), CloseConnection)
+    assert [name for name in _running_task_names() if name.startswith("wsfake")] == []
+
+
+def _running_task_names() -> list[str]:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        names, pending = [], [trio.lowlevel.current_root_task()]
+        while pending:
+            task = pending.pop()
+            names.append(task.name)
+            pending += [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+        return names
+    import asyncio
+
+    return [task.get_name() for task in asyncio.all_tasks() if not task.done()]

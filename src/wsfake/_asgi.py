@@ -464,11 +464,12 @@ class Lifespan:
                         self._push({"type": "lifespan.shutdown"})
                         shield.deadline = trio.current_time() + self.shutdown_timeout
 
-                self.host.spawn(watch, "wsfake lifespan watch")
+                watching = self.host.spawn(watch, "wsfake lifespan watch")
                 try:
                     await self._call_app(scope)
                 finally:
                     watcher.cancel()
+                    await watching.wait()  # it ends at its next turn: before the lifespan is over, not after
             return
         await self._call_app(scope)
 
