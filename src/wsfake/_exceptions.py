@@ -59,7 +59,7 @@ class RealNetworkBlocked(WsfakeError, RuntimeError):
         super().__init__(
             f"wsfake: a connection to {host}:{port} tried to use the real network while wsfake serves that address "
             f"in memory (routes: {', '.join(routes)}). The code making it is not served in memory by wsfake (see "
-            "docs/guide.md for the supported client libraries). Use a supported client, or let this address reach "
+            "docs/clients.md for the supported client libraries). Use a supported client, or let this address reach "
             "the real network with network.pass_through(pattern)."
         )
         self.host = host

@@ -46,7 +46,7 @@ from . import Destination, Dialer, Undo
 
 NAME = "httpx-ws"
 MODULE = "httpx_ws"
-SUPPORTED = "httpx-ws >= 0.7.2 (httpcore >= 1.0.4, < 2)"
+SUPPORTED = "httpx-ws >= 0.7.2 (httpcore >= 1.0.4, < 1.1)"
 
 #: WebSocket schemes of the URL schemes httpcore accepts.
 _SCHEMES = {b"http": "ws", b"ws": "ws", b"https": "wss", b"wss": "wss"}
