@@ -81,7 +81,7 @@ async def test_broadcast_drop_and_wait_closed() -> None:
         a.drop()
         with pytest.raises(ConnectionClosedError) as dropped:
             await first.recv()
-        assert dropped.value.rcvd is None and first.close_code == 1006
+        assert dropped.value.rcvd is None and first.protocol.close_code == 1006
         with pytest.raises(ConnectionClosedError) as after_drop:
             await a.send("too late")
         assert "conn.drop()" in "\n".join(getattr(after_drop.value, "__notes__", []))

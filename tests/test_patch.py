@@ -268,11 +268,15 @@ async def test_routing_follows_the_address_the_library_connects_to() -> None:
     assert route.calls.last.header("host") == "chat.example.com"
 
 
+#: websockets' error for a bad proxy URL (proxies are new in websockets 15).
+INVALID_PROXY = getattr(websockets.exceptions, "InvalidProxy", None)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
         ({"ssl": None}, ValueError, "ssl=None is incompatible with a wss:// URI"),
-        ({"proxy": "ftp://proxy.local"}, websockets.exceptions.InvalidProxy, "scheme ftp isn't supported"),
+        ({"proxy": "ftp://proxy.local"}, INVALID_PROXY, "scheme ftp isn't supported"),
         ({"proxy": "http://proxy.local", "proxy_ssl": True}, ValueError, "proxy_ssl argument is incompatible"),
         ({"no_such_option": 1}, TypeError, "no_such_option"),
     ],

@@ -320,7 +320,7 @@ def test_the_fixture_exits_asynchronously_in_async_tests(pytester: pytest.Pytest
             "from websockets.asyncio.client import connect\n    pytest.client = await connect('ws://localhost:8000/ws')"
         )
         after = '["startup", ("app received", "websocket.disconnect", 1012), "shutdown"]'
-        closed = "assert pytest.client.close_code == 1012"
+        closed = "assert pytest.client.protocol.close_code == 1012"
     else:
         # trio forbids leaving the connection's context open past the body: close it, then check the shutdown.
         pytest.importorskip("websockets.trio.client", reason="websockets.trio needs websockets 17")
