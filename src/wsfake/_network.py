@@ -498,6 +498,9 @@ class Network:
         self.deadline_exceeded = exc
         self.errors.append(exc)
         for live in list(state.live):
+            # What the server code raises once its connection is cut is a consequence of the cut: it is shown
+            # with the deadline's report, never raised on its own (a later teardown would report it twice).
+            live.session.call._report = lambda error: attach_server_errors(exc, [error])
             live.session.pipe.reset()
             live.session.close_transport()
         for callback in list(self.on_deadline):
