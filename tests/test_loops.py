@@ -27,7 +27,8 @@ def lifespan_app(log: list[str]) -> Any:
     async def endpoint(websocket: Any) -> None:
         await websocket.accept()
         await websocket.send_text("hi")
-        await websocket.close()
+        # Wait for the client to close: websockets 14.0 may lose a message the server closes right after.
+        await websocket.receive()
 
     return Starlette(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
 
