@@ -89,7 +89,7 @@ async def test_a_rejected_handshake_is_an_http_answer() -> None:
 async def test_a_stalled_handshake_is_bounded_by_the_clients_open_timeout() -> None:
     async with wsfake.patch_client() as net:
         route = net.route(URL, echo).stall_handshake()
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await websockets.connect(URL, open_timeout=0.1)
     assert notes(route) == ["fault: handshake read, never answered"]
     assert route.calls.last.status is None

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -18,7 +19,13 @@ from wsfake import ServerConnection
 
 pytestmark = pytest.mark.asyncio
 
-asyncio_timeout = asyncio.timeout if hasattr(asyncio, "timeout") else anyio.fail_after
+
+@asynccontextmanager
+async def asyncio_timeout(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout`` (3.11+), or anyio's ``fail_after`` on 3.10."""
+    with anyio.fail_after(seconds):
+        yield
+
 
 URL = "ws://localhost:8000/ws"
 

@@ -22,7 +22,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 from wsproto.extensions import PerMessageDeflate
 
-from wsfake import _compat
+from wsfake import _compat, _conventions
 from wsfake._conventions import uvicorn_conventions
 from wsfake._host import AsyncioHost
 from wsfake._pipe import Pipe
@@ -132,6 +132,9 @@ def serve(head: bytes, fast: bool, compression: bool, subprotocol: str | None) -
         recorder = Recorder(session, subprotocol)
         session.sink = recorder
         with pytest.MonkeyPatch.context() as patch:
+            # Rejections carry a Date header whatever date_header says (as both real servers do): freeze it, or
+            # the fast and the slow answer differ whenever the two calls straddle a second.
+            patch.setattr(_conventions, "http_date", lambda: b"Sun, 22 Nov 2026 00:00:00 GMT")
             if not fast:
                 patch.setattr(_compat, "plain_request", lambda head: None)
             try:

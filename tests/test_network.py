@@ -74,7 +74,7 @@ async def test_the_clients_own_exception_wins_too() -> None:
     with pytest.raises(TimeoutError) as info:
         async with wsfake.patch_client(never_answers), websockets.connect(URL) as ws:
             await ws.send("x")
-            async with asyncio.timeout(0.05) if hasattr(asyncio, "timeout") else anyio.fail_after(0.05):
+            with anyio.fail_after(0.05):
                 await asyncio.Event().wait()
     assert "KeyError: 'server side'" in notes(info.value)
 
@@ -244,7 +244,7 @@ async def test_a_handshake_whose_client_gave_up_does_not_delay_the_exit() -> Non
     with anyio.fail_after(5):  # far below shutdown_timeout: the exit must not wait for it
         async with wsfake.patch_client(shutdown_timeout=60) as net:
             net.route(URL, parked, process_request=hang, open_timeout=None)
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):  # TimeoutError itself from Python 3.11 on
                 await websockets.connect(URL, open_timeout=0.05)
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("wsfake")]
 

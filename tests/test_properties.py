@@ -420,7 +420,9 @@ class Aiohttp(AsyncClient):
             return ("rejected", exc.status)
         if isinstance(exc, asyncio.TimeoutError):
             return "timeout"
-        if isinstance(exc, (PeerClosed, aiohttp.ClientConnectionResetError, aiohttp.ServerDisconnectedError)):
+        # aiohttp >= 3.10 raises ClientConnectionResetError, a ConnectionResetError subclass; 3.8/3.9 raise the
+        # plain ConnectionResetError ("Cannot write to closing transport").
+        if isinstance(exc, (PeerClosed, ConnectionResetError, aiohttp.ServerDisconnectedError)):
             return "closed"
         if isinstance(exc, aiohttp.ClientOSError) and exc.errno == errno.ECONNRESET:
             return "closed"

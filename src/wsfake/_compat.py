@@ -20,8 +20,12 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import Request
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode
-from wsproto.handshake import WEBSOCKET_UPGRADE, server_extensions_handshake
+from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token, normed_header_dict
+
+#: The Upgrade value of a 101 as uvicorn and ``websockets.serve`` write it (wsproto 1.3 names it
+#: ``wsproto.handshake.WEBSOCKET_UPGRADE``; wsproto 1.2 has no such name and writes ``WebSocket``).
+WEBSOCKET_UPGRADE = b"websocket"
 
 #: wsproto releases whose private attributes below were checked.
 TESTED_WSPROTO = ((1, 2), (1, 3))

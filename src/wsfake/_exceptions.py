@@ -92,3 +92,15 @@ class ClientDepartureWarning(WsfakeWarning):
 
 class ShadowedRouteWarning(WsfakeWarning):
     """A route was added that an earlier route completely shadows: it can never serve a connection."""
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (PEP 678), also on Python 3.10 (``__notes__``, shown there by exceptiongroup)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+        return
+    notes = getattr(exc, "__notes__", None)
+    if notes is None:
+        notes = []
+        exc.__notes__ = notes  # type: ignore[attr-defined]
+    notes.append(note)

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from ._closed import closed_exception
 from ._conventions import websockets_conventions
+from ._exceptions import add_note
 from ._handshake import NegotiationError, failed, offered_subprotocols, select_subprotocol
 from ._host import Host, Spawned, current_backend
 from ._session import ConnectionLost, ServerSession, Sink
@@ -239,10 +240,11 @@ class MockConnection(Sink):
     def _closed_error(self) -> Exception:
         session = self._session
         exc = closed_exception(session.close_rcvd, session.close_sent, session.close_rcvd_then_sent)
-        if self._dropped and hasattr(exc, "add_note"):
-            exc.add_note(
+        if self._dropped:
+            add_note(
+                exc,
                 "wsfake: the test dropped this connection with conn.drop(); "
-                "wait for the next one with server.connected()"
+                "wait for the next one with server.connected()",
             )
         return exc
 

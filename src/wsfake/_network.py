@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ._exceptions import ClientDepartureWarning, DeadlineExceeded, ShadowedRouteWarning
+from ._exceptions import ClientDepartureWarning, DeadlineExceeded, ShadowedRouteWarning, add_note
 from ._faults import DirectionName, Faults, Rejection, _check_direction, _check_times, check_delivery
 from ._host import EventLike, Host, HostGone, PortalHost, Spawned, Timer, current_host_key, new_host_for_current_loop
 from ._pipe import DEFAULT_BUFFER_SIZE, Pipe
@@ -771,15 +771,7 @@ def attach_server_errors(exc: BaseException, errors: list[BaseException]) -> Non
     """Attach each server error, with its traceback, to ``exc`` as a note (PEP 678)."""
     for error in errors:
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
-        note = f"wsfake: meanwhile the server raised:\n{text}"
-        if hasattr(exc, "add_note"):
-            exc.add_note(note)
-        else:  # pragma: no cover - Python 3.10
-            notes = getattr(exc, "__notes__", None)
-            if notes is None:
-                notes = []
-                exc.__notes__ = notes  # type: ignore[attr-defined]
-            notes.append(note)
+        add_note(exc, f"wsfake: meanwhile the server raised:\n{text}")
 
 
 def _who_waits(live: _Live) -> str:
