@@ -141,14 +141,20 @@ async def server_close(url: str, trace: Trace) -> None:
         await until_closed(ws, trace)
 
 
-@CLIENT.driver()
-async def h_server_close_unicode(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def h_server_close_long_reason(url: str, trace: Trace) -> None:
+@CLIENT.driver(
+    "h_server_close_unicode",
+    "h_server_close_long_reason",
+    "h_handler_returns",
+    "h_handler_raises",
+    "h_server_abort",
+    "h_invalid_utf8",
+    "a_exception_after_accept",
+    "a_return_after_accept",
+    "a_close_reason_unicode",
+    "a_close_reason_long",
+)
+async def connect_and_read_until_closed(url: str, trace: Trace) -> None:
+    """Scenarios where the server does everything: the client connects and reads until the connection closes."""
     async with websockets.connect(url) as ws:
         await until_closed(ws, trace)
 
@@ -189,30 +195,6 @@ async def h_context_exit_on_error(url: str, trace: Trace) -> None:
     except KeyError:
         trace.add("client raised")
     closed(trace, ws)
-
-
-@CLIENT.driver()
-async def h_handler_returns(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def h_handler_raises(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def h_server_abort(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def h_invalid_utf8(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
 
 
 @CLIENT.driver()
@@ -370,18 +352,6 @@ async def a_return_before_accept(url: str, trace: Trace) -> None:
 
 
 @CLIENT.driver()
-async def a_exception_after_accept(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def a_return_after_accept(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
 async def a_accept_subprotocol_headers(url: str, trace: Trace) -> None:
     async with websockets.connect(url, subprotocols=["v1", "v2"]) as ws:
         opened(trace, ws)
@@ -397,18 +367,6 @@ async def a_accept_unoffered_subprotocol(url: str, trace: Trace) -> None:
 async def a_no_common_subprotocol(url: str, trace: Trace) -> None:
     async with websockets.connect(url, subprotocols=["v9"]) as ws:
         opened(trace, ws)
-
-
-@CLIENT.driver()
-async def a_close_reason_unicode(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
-
-
-@CLIENT.driver()
-async def a_close_reason_long(url: str, trace: Trace) -> None:
-    async with websockets.connect(url) as ws:
-        await until_closed(ws, trace)
 
 
 @CLIENT.driver()
