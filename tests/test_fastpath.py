@@ -1,15 +1,19 @@
-"""The outgoing fast path is byte-for-byte wsproto (property test).
+"""The outgoing fast paths are byte-for-byte wsproto (property test).
 
 Two server connections are set up identically; one sends every complete data frame
-through the fast path (wsproto for everything else), the other only through wsproto.
-For random sequences of messages, fragments, pings and closes, with and without
-permessage-deflate, every send must produce identical bytes and identical state.
+through a fast path (wsproto for everything else), the other only through wsproto.
+For random sequences of messages, fragments, pings and closes, every send must
+produce identical bytes and identical state: ``complete_data_frame`` with and
+without permessage-deflate, and ``plain_data_frame`` on a connection whose only
+extension is the size watch (the case the session gives it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
@@ -19,16 +23,28 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.utilities import LocalProtocolError
 
 from wsfake._deflate import ServerDeflate
-from wsfake._fastpath import complete_data_frame
+from wsfake._fastpath import complete_data_frame, plain_data_frame
+from wsfake._session import _FrameWatch
+
+FastPath = Callable[[Connection, "str | bytes"], "bytes | None"]
+PATHS: dict[str, tuple[FastPath, bool, bool]] = {  # fast path, deflate negotiated, size watch
+    "complete": (complete_data_frame, False, False),
+    "complete, deflate": (complete_data_frame, True, False),
+    "complete, deflate and size watch": (complete_data_frame, True, True),
+    "plain, size watch": (plain_data_frame, False, True),
+}
 
 
-def server_connection(deflate: bool) -> Connection:
+def server_connection(deflate: bool, watch: bool = False) -> Connection:
     client = WSConnection(ConnectionType.CLIENT)
     server = WSConnection(ConnectionType.SERVER)
     server.receive_data(client.send(Request(host="x", target="/", extensions=[PerMessageDeflate()] if deflate else [])))
     request = next(server.events())
     assert isinstance(request, Request)
-    server.send(AcceptConnection(extensions=[ServerDeflate()] if deflate else []))
+    extensions: list[Any] = [ServerDeflate()] if deflate else []
+    if watch:
+        extensions.append(_FrameWatch(2**20, None))
+    server.send(AcceptConnection(extensions=extensions))
     assert server.connection is not None
     return server.connection
 
@@ -54,12 +70,12 @@ actions = st.lists(
 )
 
 
-def send(connection: Connection, action: tuple[str, Any], fast: bool) -> bytes | str:
+def send(connection: Connection, action: tuple[str, Any], fast: FastPath | None) -> bytes | str:
     kind, value = action
     try:
         if kind == "message":
-            if fast:
-                out = complete_data_frame(connection, value)
+            if fast is not None:
+                out = fast(connection, value)
                 if out is not None:
                     return out
             event: Any = TextMessage(value) if isinstance(value, str) else BytesMessage(value)
@@ -68,8 +84,8 @@ def send(connection: Connection, action: tuple[str, Any], fast: bool) -> bytes |
             first, second = value[: len(value) // 2], value[len(value) // 2 :]
             cls = TextMessage if isinstance(value, str) else BytesMessage
             head = connection.send(cls(first, message_finished=False))
-            if fast:
-                assert complete_data_frame(connection, second) is None, "must fall back inside a message"
+            if fast is not None:
+                assert fast(connection, second) is None, "must fall back inside a message"
             return bytes(head) + bytes(connection.send(cls(second, message_finished=True)))
         if kind == "ping":
             return bytes(connection.send(Ping(value)))
@@ -78,21 +94,38 @@ def send(connection: Connection, action: tuple[str, Any], fast: bool) -> bytes |
         return f"LocalProtocolError: {exc}"
 
 
-@settings(max_examples=150, deadline=None)
-@given(deflate=st.booleans(), steps=actions)
-def test_fast_path_matches_wsproto(deflate: bool, steps: list[tuple[str, Any]]) -> None:
-    fast, reference = server_connection(deflate), server_connection(deflate)
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from(sorted(PATHS)), steps=actions)
+def test_fast_path_matches_wsproto(path: str, steps: list[tuple[str, Any]]) -> None:
+    function, deflate, watch = PATHS[path]
+    fast, reference = server_connection(deflate, watch), server_connection(deflate, watch)
     for step in steps:
-        assert send(fast, step, True) == send(reference, step, False), step
+        assert send(fast, step, function) == send(reference, step, None), step
         assert fast.state is reference.state
         assert fast._proto._outbound_opcode is reference._proto._outbound_opcode
 
 
-def test_fast_path_declines_what_it_does_not_handle() -> None:
+@pytest.mark.parametrize("fast", [complete_data_frame, plain_data_frame])
+def test_fast_path_declines_what_it_does_not_handle(fast: FastPath) -> None:
     connection = server_connection(deflate=False)
     connection.send(TextMessage("start", message_finished=False))
-    assert complete_data_frame(connection, "inside a fragmented message") is None
+    assert fast(connection, "inside a fragmented message") is None
     connection.send(TextMessage("end", message_finished=True))
-    assert complete_data_frame(connection, "complete") is not None
+    assert fast(connection, "complete") is not None
     connection.send(CloseConnection(1000))
-    assert complete_data_frame(connection, "after close") is None
+    assert fast(connection, "after close") is None
+
+
+def test_the_size_watch_leaves_outgoing_frames_unchanged() -> None:
+    """What lets the session use ``plain_data_frame`` when the watch is the only extension."""
+    assert "frame_outbound" not in vars(_FrameWatch)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("length", BOUNDARIES)
+@pytest.mark.parametrize("text", [False, True], ids=["binary", "text"])
+def test_every_length_encoding_matches_wsproto(path: str, length: int, text: bool) -> None:
+    function, deflate, watch = PATHS[path]
+    value: str | bytes = "t" * length if text else b"\x01" * length
+    fast, reference = server_connection(deflate, watch), server_connection(deflate, watch)
+    assert send(fast, ("message", value), function) == send(reference, ("message", value), None)

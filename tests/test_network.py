@@ -349,3 +349,69 @@ async def test_no_deadline_while_things_move() -> None:
 
     async with wsfake.patch_client(slow_stream, deadline=0.15), websockets.connect(URL) as ws:
         assert [await ws.recv() for _ in range(6)] == [str(i) for i in range(6)]  # 0.3 s in all, never idle 0.15 s
+
+
+# Memory: a finished connection is freed by reference counting
+
+
+async def _echo_handler(ws: ServerConnection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def _echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text")})
+
+
+@pytest.mark.parametrize("kind", ["ASGI", "handler", "mock"])
+async def test_a_finished_connection_leaves_no_cyclic_garbage(kind: str) -> None:
+    """As with asyncio's own transports, nothing of a closed connection waits for the cycle collector.
+
+    Thousands of connections in a suite would otherwise keep the collector busy
+    (and the records already bound what a route keeps).
+    """
+    import gc
+
+    async with wsfake.patch_client() as net:
+        if kind == "mock":
+            server = net.mock(URL)
+        else:
+            net.route(URL, wsfake.ASGI(_echo_app) if kind == "ASGI" else _echo_handler)
+
+        async def one() -> None:
+            async with websockets.connect(URL) as ws:
+                if kind == "mock":
+                    connection = await server.connected()
+                    await ws.send("ping")
+                    assert await connection.receive() == "ping"
+                    await connection.send("pong")
+                    assert await ws.recv() == "pong"
+                else:
+                    await ws.send("ping")
+                    assert await ws.recv() == "ping"
+            await ws.wait_closed()
+
+        await one()  # whatever is created once (caches, the lifespan) is not counted
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for _ in range(3):
+                await one()
+            while net.connections:
+                await asyncio.sleep(0)
+            gc.collect()
+            leaked = sorted({type(item).__module__ + "." + type(item).__qualname__ for item in gc.garbage})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert [name for name in leaked if name.startswith(("wsfake", "websockets", "wsproto", "h11"))] == []

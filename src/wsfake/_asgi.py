@@ -231,6 +231,10 @@ class ASGIConnection(Sink):
         if self.disconnected:
             raise ClientDisconnected("the client has disconnected")
         kind = message["type"]
+        open_ = self.handshake_complete and not self.close_sent and self._initial_response is None
+        if kind == "websocket.send" and open_:  # the common case first: a message on an open connection
+            self._send_data(message)
+            return
         if not self.handshake_complete and self._initial_response is None:
             if kind == "websocket.accept":
                 headers = [(bytes(name).lower(), bytes(value)) for name, value in message.get("headers") or ()]
@@ -254,18 +258,7 @@ class ASGIConnection(Sink):
                 )
         elif not self.close_sent and self._initial_response is None:
             try:
-                if kind == "websocket.send":
-                    data = message.get("bytes")
-                    if data is None:
-                        data = message.get("text")
-                    if data is None:
-                        return
-                    if not isinstance(data, (str, bytes, bytearray, memoryview)):
-                        raise TypeError(
-                            f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}"
-                        )
-                    session.send_message(data if isinstance(data, str) else bytes(data))
-                elif kind == "websocket.close":
+                if kind == "websocket.close":
                     if not session.finished:
                         code = message.get("code", 1000)
                         code = 1000 if code is None else int(code)
@@ -292,6 +285,22 @@ class ASGIConnection(Sink):
                 session.reject(status, headers, body)
         else:
             raise RuntimeError(f"Unexpected ASGI message '{kind}', after sending 'websocket.close'.")
+
+    def _send_data(self, message: ASGIMessage) -> None:
+        """``websocket.send`` on an open connection (uvicorn sends ``bytes`` if present, else ``text``)."""
+        data = message.get("bytes")
+        if data is None:
+            data = message.get("text")
+            if data is None:
+                return
+        if type(data) is not bytes and not isinstance(data, str):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(f"websocket.send needs 'text' as str or 'bytes' as bytes, not {type(data).__name__}")
+            data = bytes(data)
+        try:
+            self.session.send_message(data)
+        except ConnectionLost:
+            raise ClientDisconnected("the client has disconnected") from None
 
     # The app's task
 

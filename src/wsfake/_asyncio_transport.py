@@ -18,6 +18,10 @@ from ._pipe import Pipe
 _DEFAULT_HIGH_WATER = 64 * 1024
 
 
+def _nothing() -> None:
+    pass
+
+
 class AsyncioTransport(asyncio.Transport):
     """An in-memory ``asyncio.Transport`` over one end of a pipe."""
 
@@ -164,7 +168,12 @@ class AsyncioTransport(asyncio.Transport):
         self._closing = True
         if exc is not None:
             self._out.break_()
-        self._protocol.connection_lost(exc)
+        protocol = self._protocol
+        # As asyncio's own transports do after connection_lost: no link back to the protocol or from the
+        # pipe, so the connection is freed by reference counting rather than by the cyclic collector.
+        self._protocol = None  # type: ignore[assignment]
+        self._in.on_readable = self._out.on_writable = _nothing
+        protocol.connection_lost(exc)
 
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol

@@ -89,6 +89,12 @@ def idle_server_writer(connection: Connection) -> FrameProtocol | None:
     return proto
 
 
+def server_writer_busy(connection: Connection) -> bool:
+    """True while a fragmented outgoing message is in progress (or the connection is not a server's)."""
+    proto: FrameProtocol = connection._proto
+    return proto.client or proto._outbound_opcode is not None
+
+
 def idle_reader(connection: Connection) -> tuple[FrameDecoder, list[Extension]] | None:
     """The frame decoder and extensions when no incoming byte is buffered and no frame or message is in progress."""
     proto = connection._proto

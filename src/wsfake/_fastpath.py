@@ -72,6 +72,29 @@ def complete_data_frame(connection: Connection, data: str | bytes) -> bytes | No
     return _EIGHT_BYTE.pack(first, 127, length) + payload
 
 
+def plain_data_frame(connection: Connection, data: str | bytes) -> bytes | None:
+    """:func:`complete_data_frame` for a connection whose extensions leave outgoing frames unchanged.
+
+    The caller knows that no negotiated extension transforms outgoing frames
+    (wsfake's size watch only looks at incoming ones), so the frame is its
+    header and the payload; None when wsproto is not between messages.
+    """
+    if connection.state is not ConnectionState.OPEN or _compat.server_writer_busy(connection):
+        return None
+    if isinstance(data, str):
+        payload = data.encode("utf-8")
+        first = 0x81
+    else:
+        payload = bytes(data)
+        first = 0x82
+    length = len(payload)
+    if length <= 125:
+        return bytes((first, length)) + payload
+    if length <= 0xFFFF:
+        return _TWO_BYTE.pack(first, 126, length) + payload
+    return _EIGHT_BYTE.pack(first, 127, length) + payload
+
+
 def incoming_ready(connection: Connection | None, watch_type: type) -> FrameDecoder | None:
     """wsproto's frame decoder when it is idle and no extension but the size watch (``watch_type``) is active."""
     if connection is None or connection.state is not ConnectionState.OPEN:
@@ -133,4 +156,4 @@ def complete_messages(decoder: FrameDecoder, data: bytes, watch: Any) -> tuple[l
     return messages, offset
 
 
-__all__ = ["complete_data_frame", "complete_messages", "incoming_ready"]
+__all__ = ["complete_data_frame", "complete_messages", "incoming_ready", "plain_data_frame"]

@@ -192,7 +192,7 @@ class ServerConnection(Sink):
         self.local_address = session.server_address
         self.latency = 0.0
         self.logger: Any = options.logger
-        self.protocol = _Protocol(self)
+        self._protocol: _Protocol | None = None
         self._handshake_exc: BaseException | None = None
         high, low = options.max_queue
         self._high, self._low = high, low
@@ -263,6 +263,13 @@ class ServerConnection(Sink):
             ]
         )
         return Response(status.value, status.phrase, headers, body)
+
+    @property
+    def protocol(self) -> _Protocol:
+        """The sans-I/O protocol view (built on first use: it refers back to the connection)."""
+        if self._protocol is None:
+            self._protocol = _Protocol(self)
+        return self._protocol
 
     # Events from the session
 

@@ -457,7 +457,7 @@ class Network:
         live.sink = sink = self._faulty_sink(route, session) or target.open(
             session, lambda task: self._track_task(state, live, task)
         )
-        _on_finished(sink, lambda: self._maybe_done(state, live))
+        session.on_finished = lambda: self._maybe_done(state, live)
         session.start(sink)
         self._watch(state)
 
@@ -522,6 +522,8 @@ class Network:
     def _maybe_done(self, state: _HostState, live: _Live) -> None:
         if live.session.finished and (live.task is None or live.task.done):
             state.live.discard(live)
+            live.session.detach()
+            live.sink = live.task = None  # the target's connection keeps a callback that refers to ``live``
             if state.changed is not None:
                 state.changed.set()
 
@@ -570,16 +572,13 @@ class Network:
                     session.compression = target.compression
                     session.close_timeout = target.close_timeout
                     live.sink = sink = target.open(session, lambda task: network._track_task(state, live, task))
-                    _on_finished(sink, lambda: network._maybe_done(state, live))
                     session.sink = sink
                     sink.on_request()
                     session.resume_reading()
 
                 live.task = state.host.spawn(prepare_then_serve, f"wsfake dispatch {url}")
 
-            def on_closed(self) -> None:
-                network._maybe_done(state, live)
-
+        session.on_finished = lambda: network._maybe_done(state, live)
         session.start(Dispatcher())
 
     # Stopping
@@ -807,17 +806,6 @@ def _waits_forever(task: Spawned, live: list[_Live]) -> bool:
         if item.task is task:
             return bool(getattr(item.sink, "waiting_after_disconnect", False))
     return False
-
-
-def _on_finished(sink: Sink, callback: Callable[[], object]) -> None:
-    """Call ``callback`` after ``sink.on_closed`` runs."""
-    original = sink.on_closed
-
-    def on_closed() -> None:
-        original()
-        callback()
-
-    sink.on_closed = on_closed  # type: ignore[method-assign]
 
 
 def _split_target(target: str) -> tuple[str, str]:

@@ -47,6 +47,10 @@ class Entry(NamedTuple):
         return f"+{self.offset:7.3f}s {self.direction} {text}"
 
 
+#: Builds an :class:`Entry` from a tuple without the named constructor's extra call (hot paths).
+_new_entry = tuple.__new__
+
+
 def _preview(data: Payload) -> str:
     shown = repr(data[:TRUNCATE])
     return (
@@ -111,7 +115,7 @@ class Call:
         return "\n".join(lines)
 
     def _log(self, direction: Direction, kind: Kind, data: object) -> None:
-        self.transcript.append(Entry(time.monotonic() - self.started, direction, kind, data))
+        self.transcript.append(_new_entry(Entry, (time.monotonic() - self.started, direction, kind, data)))
 
     def _requested(self, headers: list[tuple[str, str]], subprotocols: list[str]) -> None:
         self.request_headers = headers
@@ -149,11 +153,17 @@ class Call:
         self._log("~", "note", text)
 
     def _received(self, data: Payload, fin: bool) -> None:
-        if _append(self.received, self._in_parts, data, fin):
+        if fin and not self._in_parts:  # a whole message (the common case, kept short)
+            self.received.append(data)
+            self.transcript.append(_new_entry(Entry, (time.monotonic() - self.started, ">", "message", data)))
+        elif _append(self.received, self._in_parts, data, fin):
             self._log(">", "message", self.received[-1])
 
     def _sent(self, data: Payload, fin: bool) -> None:
-        if _append(self.sent, self._out_parts, data, fin):
+        if fin and not self._out_parts:
+            self.sent.append(data)
+            self.transcript.append(_new_entry(Entry, (time.monotonic() - self.started, "<", "message", data)))
+        elif _append(self.sent, self._out_parts, data, fin):
             self._log("<", "message", self.sent[-1])
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import h11
@@ -40,7 +40,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from . import _compat
 from ._conventions import Conventions
 from ._deflate import ServerDeflate
-from ._fastpath import complete_data_frame, complete_messages, incoming_ready
+from ._fastpath import complete_data_frame, complete_messages, incoming_ready, plain_data_frame
 from ._handshake import offered_subprotocols
 from ._host import Host, Timer
 from ._pipe import Pipe
@@ -142,10 +142,14 @@ class ServerSession:
         self.finished = False
         self._reading_paused = False
         self._watch: _FrameWatch | None = None
+        #: No negotiated extension changes outgoing frames (see :func:`plain_data_frame`).
+        self._plain_out = False
         self._discarding = False
         self._frame_parts: list[Any] = []
         self._drain_waiter: Any = None
         self._close_timer: Timer | None = None
+        #: Called once after ``sink.on_closed`` (the network's bookkeeping).
+        self.on_finished: Callable[[], object] | None = None
         self._in.on_readable = self._readable
         self._out.on_writable = self._writable
 
@@ -449,7 +453,8 @@ class ServerSession:
     def must_drain(self) -> bool:
         """True while more than the write limit waits beyond the socket buffer (the client is not reading)."""
         out = self._out
-        return out.over_capacity > self.write_high and not (out.reset or out.reader_closed)
+        # ``over_capacity > write_high``, without the property (this runs before every send).
+        return out.size - out.capacity > self.write_high and not (out.reset or out.reader_closed)
 
     async def drain(self) -> None:
         """Wait until the client has read enough (a sender's backpressure); ConnectionLost if it left."""
@@ -481,6 +486,7 @@ class ServerSession:
         if self.max_size is not None or self.max_fragment is not None:
             self._watch = _FrameWatch(self.max_size, self.max_fragment)
             extensions.append(self._watch)
+        self._plain_out = all(type(extension) is _FrameWatch for extension in extensions)
         if self._fast:
             return _compat.accept_without_h11(self._ws, extensions)
         data = self._ws.send(AcceptConnection(extensions=extensions))
@@ -547,7 +553,12 @@ class ServerSession:
             payload = _compat.raw_text_frame(connection, data, fin)
         else:
             self.call._sent(data, fin)
-            fast = complete_data_frame(connection, data) if fin else None
+            if not fin:
+                fast = None
+            elif self._plain_out:
+                fast = plain_data_frame(connection, data)
+            else:
+                fast = complete_data_frame(connection, data)
             if fast is not None:
                 payload = fast
             else:
@@ -638,6 +649,20 @@ class ServerSession:
         self._in.close_reader()
         self._writable_all()
         self.sink.on_closed()
+        if self.on_finished is not None:
+            self.on_finished()
+
+    def detach(self) -> None:
+        """Drop the links back from the pipe and to the layer above, once the connection and its task are over.
+
+        A finished connection is then freed by reference counting, as a real
+        server's is once its transport is closed, instead of waiting for the
+        cyclic garbage collector (which a test suite opening thousands of
+        connections would otherwise keep busy).
+        """
+        self._in.on_readable = self._out.on_writable = _nothing
+        self.on_finished = None
+        self.sink = _DETACHED
 
     def abort(self) -> None:
         """Drop the connection without a close frame, as ``transport.abort()`` does.
@@ -650,6 +675,13 @@ class ServerSession:
     def _writable_all(self) -> None:
         if self._drain_waiter is not None:
             self._drain_waiter.set()
+
+
+_DETACHED = Sink()
+
+
+def _nothing() -> None:
+    pass
 
 
 class _FrameWatch(Extension):
