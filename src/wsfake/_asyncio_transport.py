@@ -97,8 +97,9 @@ class AsyncioTransport(asyncio.Transport):
             raise RuntimeError("Cannot call write() after write_eof()")
         if not data or self._connection_lost:
             return
-        self._out.write(bytes(data))
-        if not self._writing_paused and self._out.over_capacity > self._high_water:
+        out = self._out
+        out.write(bytes(data))
+        if not self._writing_paused and out.size - out.capacity > self._high_water:  # over_capacity, inlined
             self._writing_paused = True
             self._protocol.pause_writing()
 

@@ -56,6 +56,8 @@ class BlockingSocket:
         self._timeout: float | None = socket.getdefaulttimeout()
         #: Bytes handed to the loop thread and not yet written to the pipe.
         self._in_transit = 0
+        #: Senders waiting for room in the socket buffer.
+        self._send_waiting = 0
         self._watchers: list[Callable[[], None]] = []
         pipe.to_client.on_readable = self._loop_readable
         pipe.to_server.on_writable = self._loop_writable
@@ -105,7 +107,10 @@ class BlockingSocket:
         outgoing.write(data)
         with self._cond:
             self._in_transit -= len(data)
-            self._cond.notify_all()
+            # A sender may wait for room that reads made while these bytes were in transit. Nobody else
+            # needs waking (a reader waiting for the answer would wake for nothing).
+            if self._send_waiting:
+                self._cond.notify_all()
 
     def _loop_close(self, read: bool, write: bool) -> None:
         if write:
@@ -153,6 +158,13 @@ class BlockingSocket:
                 raise BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable")
             raise TimeoutError("timed out")
         self._cond.wait(remaining)
+
+    def _wait_to_send(self, deadline: float | None) -> None:
+        self._send_waiting += 1
+        try:
+            self._wait(deadline, "send")
+        finally:
+            self._send_waiting -= 1
 
     def _check_open(self) -> None:
         if self._closed:
@@ -221,7 +233,7 @@ class BlockingSocket:
                     return
                 if self._buffered() < self._capacity:
                     break
-                self._wait(deadline, "send")
+                self._wait_to_send(deadline)
             self._in_transit += len(payload)
         self._call(lambda: self._loop_write(payload))
         with self._cond:
@@ -232,7 +244,7 @@ class BlockingSocket:
                     return
                 if self._gone:
                     raise self._gone_error()
-                self._wait(deadline, "send")
+                self._wait_to_send(deadline)
 
     def _buffered(self) -> int:
         """Bytes sent and not yet read by the peer (the socket buffer's fill), with the condition held."""

@@ -103,7 +103,10 @@ def incoming_ready(connection: Connection | None, watch_type: type) -> FrameDeco
     if idle is None:
         return None
     decoder, extensions = idle
-    return decoder if all(type(extension) is watch_type for extension in extensions) else None
+    for extension in extensions:
+        if type(extension) is not watch_type:
+            return None
+    return decoder
 
 
 def complete_messages(decoder: FrameDecoder, data: bytes, watch: Any) -> tuple[list[str | bytes], int]:

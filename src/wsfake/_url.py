@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import re
@@ -297,10 +298,17 @@ def socket_addresses(host: str, port: int) -> tuple[SocketAddress, SocketAddress
     per connection.
     """
     client_port = 50000 + next(_ephemeral_ports) % 15000
+    server_ip, version = _server_ip(host)
+    if version == 6:
+        return ("::1", client_port, 0, 0), (server_ip, port, 0, 0)
+    return ("127.0.0.1", client_port), (server_ip, port)
+
+
+@functools.lru_cache(maxsize=256)
+def _server_ip(host: str) -> tuple[str, int]:
+    """The IP address a socket reports for a server called ``host``, and its version (names: 127.0.0.1)."""
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        return ("127.0.0.1", client_port), ("127.0.0.1", port)
-    if ip.version == 6:
-        return ("::1", client_port, 0, 0), (str(ip), port, 0, 0)
-    return ("127.0.0.1", client_port), (str(ip), port)
+        return "127.0.0.1", 4
+    return str(ip), ip.version
