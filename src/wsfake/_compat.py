@@ -83,10 +83,7 @@ def extensions(connection: Connection) -> list[Any]:
 
 def idle_server_writer(connection: Connection) -> FrameProtocol | None:
     """The frame layer of a server connection between outgoing messages; None otherwise."""
-    proto: FrameProtocol = connection._proto
-    if proto.client or proto._outbound_opcode is not None:
-        return None
-    return proto
+    return None if server_writer_busy(connection) else connection._proto
 
 
 def server_writer_busy(connection: Connection) -> bool:
