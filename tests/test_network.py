@@ -409,9 +409,33 @@ async def test_a_finished_connection_leaves_no_cyclic_garbage(kind: str) -> None
             while net.connections:
                 await asyncio.sleep(0)
             gc.collect()
-            leaked = sorted({type(item).__module__ + "." + type(item).__qualname__ for item in gc.garbage})
+            garbage = list(gc.garbage)
         finally:
             gc.set_debug(0)
             gc.garbage.clear()
             gc.enable()
-        assert [name for name in leaked if name.startswith(("wsfake", "websockets", "wsproto", "h11"))] == []
+        # Only wsfake's own cycles count: a client library may have cycles of its own, on any network (websockets
+        # 14.0 does), and whatever they hold (our transport included) is collected with them.
+        in_cycles = sorted({type(item).__module__ + "." + type(item).__qualname__ for item in _in_cycles(garbage)})
+        assert [name for name in in_cycles if name.startswith(("wsfake", "wsproto", "h11"))] == []
+
+
+def _in_cycles(garbage: list[Any]) -> list[Any]:
+    """The objects of ``garbage`` that can reach themselves (members of a reference cycle)."""
+    import gc
+
+    ids = {id(item) for item in garbage}
+    members = []
+    for item in garbage:
+        seen: set[int] = set()
+        stack = list(gc.get_referents(item))
+        while stack:
+            other = stack.pop()
+            if other is item:
+                members.append(item)
+                break
+            if id(other) in seen or id(other) not in ids:
+                continue
+            seen.add(id(other))
+            stack.extend(gc.get_referents(other))
+    return members
