@@ -365,7 +365,8 @@ class ServerConnection(Sink):
         return frame
 
     def _has_message(self) -> bool:
-        return any(fin for _, fin in self._frames)
+        frames = self._frames
+        return bool(frames) and (frames[-1][1] or any(fin for _, fin in frames))
 
     async def recv(self, decode: bool | None = None) -> Data:
         """Receive the next message: str for text, bytes for binary (see ``decode``)."""
@@ -377,15 +378,16 @@ class ServerConnection(Sink):
                 if self._state is State.CLOSED or self._session.finished:
                     raise self._close_exc()
                 await self._wait_change()
-            parts: list[Data] = []
-            while True:
+            data, fin = self._pop_frame()
+            if fin:  # a message in one frame, the common case
+                return data if decode is None else _decode(data, decode)
+            parts = [data]
+            while not fin:
                 data, fin = self._pop_frame()
                 parts.append(data)
-                if fin:
-                    break
         finally:
             self._reading = False
-        return _decode(parts[0] if len(parts) == 1 else _join(parts), decode)
+        return _decode(_join(parts), decode)
 
     async def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """Receive the next message frame by frame."""
