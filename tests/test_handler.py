@@ -438,3 +438,28 @@ async def test_transport_abort_drops_the_connection_without_a_close_frame() -> N
         with pytest.raises(ConnectionClosedError) as info:
             await ws.recv()
         assert info.value.rcvd is None and ws.protocol.close_code == 1006
+
+
+async def test_recv_returns_a_message_while_the_next_one_is_still_arriving() -> None:
+    """A complete message is returned even when a fragment of the next one arrived with it."""
+    from wsproto.events import AcceptConnection, CloseConnection, TextMessage
+
+    from wsproto_client import WsprotoClient
+
+    async def answer_twice(ws: ServerConnection) -> None:
+        await ws.send(f"got {await ws.recv()}")
+        await ws.send(f"got {await ws.recv()}")
+
+    network = wsfake.Network()
+    network.route(URL, answer_twice)
+    client, accepted = await WsprotoClient.connect(network, URL)
+    assert isinstance(accepted, AcceptConnection)
+    # One write: a whole message, then the first fragment of the next (the handler sees both at once).
+    whole, fragment = client.ws.send(TextMessage("one")), client.ws.send(TextMessage("two-", message_finished=False))
+    await client.send_raw(whole + fragment)
+    assert await client.next_event() == TextMessage("got one")
+    await client.send(TextMessage("end"))
+    assert await client.next_event() == TextMessage("got two-end")
+    await client.send(CloseConnection(1000))
+    assert isinstance(await client.next_event(), CloseConnection)
+    await network.aclose()
