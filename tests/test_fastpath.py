@@ -5,11 +5,14 @@ through a fast path (wsproto for everything else), the other only through wsprot
 For random sequences of messages, fragments, pings and closes, every send must
 produce identical bytes and identical state: ``complete_data_frame`` with and
 without permessage-deflate, and ``plain_data_frame`` on a connection whose only
-extension is the size watch (the case the session gives it).
+extension is the size watch (the case the session gives it). Close frames take
+``close_frame_out`` on every path, whether the server starts the close or
+answers the client's.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -17,13 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection
+from wsproto.connection import Connection, ConnectionState
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError
 
+from wsfake import _compat
 from wsfake._deflate import ServerDeflate
-from wsfake._fastpath import complete_data_frame, plain_data_frame
+from wsfake._fastpath import close_frame_out, complete_data_frame, plain_data_frame
 from wsfake._session import _FrameWatch
 
 FastPath = Callable[[Connection, "str | bytes"], "bytes | None"]
@@ -49,6 +54,8 @@ def server_connection(deflate: bool, watch: bool = False) -> Connection:
     return server.connection
 
 
+CLIENT_CLOSE = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # 1000, masked with a zero key
+
 BOUNDARIES = [0, 1, 124, 125, 126, 127, 65534, 65535, 65536, 65537]  # where the length encoding changes
 
 payloads = st.one_of(
@@ -64,7 +71,18 @@ actions = st.lists(
         st.tuples(st.just("message"), payloads),
         st.tuples(st.just("fragment"), payloads),  # a message sent in two frames
         st.tuples(st.just("ping"), st.binary(max_size=125)),
-        st.tuples(st.just("close"), st.integers(min_value=1000, max_value=1003)),
+        st.tuples(
+            st.just("close"),
+            st.tuples(
+                st.one_of(
+                    st.integers(min_value=1000, max_value=4999),
+                    st.sampled_from([0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535]),
+                    st.sampled_from(CloseReason),
+                ),
+                st.one_of(st.text(max_size=70), st.sampled_from(["", "r" * 123, "r" * 124, "é" * 61 + "!", "é" * 62])),
+            ),
+        ),
+        st.tuples(st.just("client closes"), st.just(None)),
     ),
     max_size=12,
 )
@@ -89,9 +107,18 @@ def send(connection: Connection, action: tuple[str, Any], fast: FastPath | None)
             return bytes(head) + bytes(connection.send(cls(second, message_finished=True)))
         if kind == "ping":
             return bytes(connection.send(Ping(value)))
-        return bytes(connection.send(CloseConnection(value)))
-    except LocalProtocolError as exc:  # e.g. sending after close: both paths must refuse alike
-        return f"LocalProtocolError: {exc}"
+        if kind == "client closes":
+            connection.receive_data(CLIENT_CLOSE)
+            return repr(list(connection.events()))
+        code, reason = value
+        if fast is not None and connection.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            out = close_frame_out(connection, int(code), reason)  # as the session calls it
+            if out is not None:
+                _compat.close_sent(connection)
+                return out
+        return bytes(connection.send(CloseConnection(code, reason)))
+    except (LocalProtocolError, TypeError, struct.error) as exc:  # both paths must refuse alike
+        return f"{type(exc).__name__}: {exc}"
 
 
 @settings(max_examples=200, deadline=None)

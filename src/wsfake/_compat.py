@@ -11,6 +11,7 @@ request grammar is borrowed; without it every request goes through h11.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any, NamedTuple, cast
 
@@ -18,8 +19,7 @@ import wsproto
 from wsproto import WSConnection
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import Request
-from wsproto.extensions import Extension
-from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode
+from wsproto.frame_protocol import Frame, FrameDecoder, FrameProtocol, Opcode, ParseFailed
 from wsproto.handshake import server_extensions_handshake
 from wsproto.utilities import generate_accept_token, normed_header_dict
 
@@ -92,13 +92,49 @@ def server_writer_busy(connection: Connection) -> bool:
     return proto.client or proto._outbound_opcode is not None
 
 
-def idle_reader(connection: Connection) -> tuple[FrameDecoder, list[Extension]] | None:
-    """The frame decoder and extensions when no incoming byte is buffered and no frame or message is in progress."""
+def idle_decoder(connection: Connection) -> FrameDecoder | None:
+    """The frame decoder while wsproto's reader is idle; None otherwise.
+
+    Idle: no incoming byte buffered, no frame or fragmented message in
+    progress, and the reader still alive (wsproto reads nothing more after a
+    parse error or a close frame).
+    """
     proto = connection._proto
     decoder: FrameDecoder = proto._frame_decoder
-    if decoder.header is not None or decoder.buffer.buffer or proto._message_decoder.opcode is not None:
+    if (
+        decoder.header is not None
+        or decoder.buffer.buffer
+        or proto._message_decoder.opcode is not None
+        or getattr(proto._parse_more, "gi_frame", None) is None
+    ):
         return None
-    return decoder, proto.extensions
+    return decoder
+
+
+def fail_reader(connection: Connection, failure: ParseFailed) -> None:
+    """End wsproto's reader with ``failure``, as a parse error ends it: it reads nothing more."""
+    with contextlib.suppress(ParseFailed):
+        connection._proto._parse_more.throw(failure)
+
+
+def read_close(connection: Connection, payload: bytes) -> tuple[int, str]:
+    """A close frame's code and reason as wsproto reads them (raises its ``ParseFailed`` for an invalid one)."""
+    frame = connection._proto._process_close(Frame(Opcode.CLOSE, payload, True, True))
+    return cast("tuple[int, str]", frame.payload)
+
+
+def closed_by_remote(connection: Connection) -> None:
+    """What wsproto does on reading the peer's close frame while open: REMOTE_CLOSING, and it reads no more."""
+    connection._state = ConnectionState.REMOTE_CLOSING
+    connection._proto._parse_more.close()
+
+
+def close_sent(connection: Connection) -> None:
+    """What wsproto's ``send(CloseConnection(...))`` does to the state once the frame is written."""
+    if connection._state is ConnectionState.REMOTE_CLOSING:
+        connection._state = ConnectionState.CLOSED
+    else:
+        connection._state = ConnectionState.LOCAL_CLOSING
 
 
 def accept_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

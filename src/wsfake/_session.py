@@ -33,14 +33,22 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
-from wsproto.extensions import Extension
-from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, Opcode, ParseFailed, RsvBits
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from . import _compat
 from ._conventions import Conventions
 from ._deflate import ServerDeflate
-from ._fastpath import complete_data_frame, complete_messages, incoming_ready, plain_data_frame
+from ._fastpath import (
+    close_frame,
+    close_frame_out,
+    complete_data_frame,
+    incoming_decoder,
+    inflated_message,
+    plain_data_frame,
+    plain_message,
+)
 from ._handshake import offered_subprotocols
 from ._host import Host, Timer
 from ._pipe import Pipe
@@ -102,6 +110,7 @@ class ServerSession:
         "_in",
         "_out",
         "_plain_out",
+        "_read_message",
         "_reading_paused",
         "_watch",
         "_ws",
@@ -186,6 +195,8 @@ class ServerSession:
         self._watch: _FrameWatch | None = None
         #: No negotiated extension changes outgoing frames (see :func:`plain_data_frame`).
         self._plain_out = False
+        #: How the incoming fast path reads a data message (chosen at negotiation, see :meth:`_receive`).
+        self._read_message: Callable[..., tuple[str | bytes, int] | None] = plain_message
         self._discarding = False
         self._frame_parts: list[Any] = []
         self._drain_waiter: Any = None
@@ -247,19 +258,38 @@ class ServerSession:
             return
         state = self._ws.state
         if state is ConnectionState.OPEN:
-            decoder = incoming_ready(self._ws.connection, _FrameWatch)
+            connection = self._ws.connection
+            decoder = incoming_decoder(connection)
             if decoder is not None:
-                messages, taken = complete_messages(decoder, data, self._watch)
-                if messages:
-                    call, sink = self.call, self.sink
-                    for message in messages:
+                # The fast path: whole data frames (and a close frame) read as wsproto reads them.
+                assert connection is not None
+                read, watch, call, sink = self._read_message, self._watch, self.call, self.sink
+                offset = 0
+                try:
+                    while (found := read(decoder, data, offset, watch)) is not None:
+                        message, offset = found
+                        if watch is not None:
+                            error = self._check_size(message, True)
+                            if error is not None:
+                                self.fail(1009, error)
+                                return
                         call._received(message, True)
                         sink.on_frame(message, True)
                         if self.finished:
                             return
-                    if taken == len(data):
+                    if offset == len(data):
                         return
-                    data = data[taken:]
+                    closing = close_frame(connection, decoder, data, offset)
+                except ParseFailed as failure:
+                    _compat.fail_reader(connection, failure)
+                    self._on_close_frame(CloseConnection(code=failure.code, reason=str(failure)))
+                    return
+                if closing is not None:
+                    _compat.closed_by_remote(connection)
+                    self._on_close_frame(CloseConnection(code=closing[0], reason=closing[1]))
+                    return
+                if offset:
+                    data = data[offset:]
             self._ws.receive_data(data)
             self._process_events()
         elif state is ConnectionState.CONNECTING:
@@ -381,7 +411,7 @@ class ServerSession:
         sink = self.sink
         for event in self._ws.events():
             if isinstance(event, Message):
-                error = self._check_size(event)
+                error = self._check_size(event.data, event.frame_finished)
                 if error is not None:
                     self.fail(1009, error)
                     return
@@ -462,7 +492,7 @@ class ServerSession:
                 return words
         return wsproto_reason
 
-    def _check_size(self, event: Message[Any]) -> str | None:
+    def _check_size(self, data: str | bytes, frame_finished: bool) -> str | None:
         """websockets' 1009 reason if this chunk takes a compressed message over ``max_size``.
 
         Uncompressed frames were checked when their header arrived (by their
@@ -472,13 +502,12 @@ class ServerSession:
         watch = self._watch
         if watch is None or not watch.compressed:
             return None
-        data = event.data
         size = len(data.encode("utf-8", "surrogatepass")) if isinstance(data, str) else len(data)
         watch.decompressed += size
         left = watch.left()
         if left is not None and watch.decompressed > left:
             return too_big_reason(None, left, watch.message_size or None)
-        if event.frame_finished:
+        if frame_finished:
             watch.message_size += watch.decompressed
             watch.decompressed = 0
         return None
@@ -529,6 +558,8 @@ class ServerSession:
             self._watch = _FrameWatch(self.max_size, self.max_fragment)
             extensions.append(self._watch)
         self._plain_out = all(type(extension) is _FrameWatch for extension in extensions)
+        deflate = any(isinstance(extension, PerMessageDeflate) for extension in extensions)
+        self._read_message = inflated_message if deflate else plain_message
         if self._fast:
             return _compat.accept_without_h11(self._ws, extensions)
         data = self._ws.send(AcceptConnection(extensions=extensions))
@@ -634,10 +665,17 @@ class ServerSession:
         if len(reason.encode("utf-8")) > 123:
             raise control_frame_too_long()
         starting = self._ws.state is ConnectionState.OPEN
-        try:
-            data = self._ws.send(CloseConnection(code=code, reason=reason))
-        except LocalProtocolError:  # pragma: no cover - guarded by the state check
-            return
+        connection = self._ws.connection
+        assert connection is not None
+        fast = close_frame_out(connection, int(code), reason)
+        if fast is not None:
+            data = fast
+            _compat.close_sent(connection)
+        else:
+            try:
+                data = self._ws.send(CloseConnection(code=code, reason=reason))
+            except LocalProtocolError:  # pragma: no cover - guarded by the state check
+                return
         self.close_sent = (int(code), _sent_reason(data))
         self.call._close_sent(*self.close_sent)
         if self.close_rcvd_then_sent is None:
