@@ -48,16 +48,25 @@ class ServerDeflate(PerMessageDeflate):
         data: bytes,
         fin: bool,
     ) -> tuple[RsvBits, bytes]:
-        if opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
-            return super().frame_outbound(proto, opcode, rsv, data, fin)
-        if self._compressor is None:
+        """Compress a data frame as websockets' encoder does (the real servers' own); control frames pass unchanged."""
+        if opcode is not Opcode.TEXT and opcode is not Opcode.BINARY and opcode is not Opcode.CONTINUATION:
+            return rsv, data
+        compressor = self._compressor
+        if compressor is None:
             # websockets' and uvicorn's settings: memLevel 5 (about 32 KiB of zlib state with
             # 12-bit windows) where zlib's default of 8 would take about 144 KiB per connection.
-            self._compressor = zlib.compressobj(
+            compressor = self._compressor = zlib.compressobj(
                 zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.server_max_window_bits, MEM_LEVEL
             )
-        if fin:
-            return super().frame_outbound(proto, opcode, rsv, data, fin)
         if opcode is not Opcode.CONTINUATION:
-            rsv = RsvBits(True, rsv[1], rsv[2])
-        return rsv, self._compressor.compress(bytes(data)) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+            rsv = _RSV1 if rsv == _NO_RSV else RsvBits(True, rsv.rsv2, rsv.rsv3)
+        data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        if fin:
+            data = data[:-4]  # the 00 00 ff ff that ends every sync flush (RFC 7692 7.2.1)
+            if self.server_no_context_takeover:
+                self._compressor = None
+        return rsv, data
+
+
+_NO_RSV = RsvBits(False, False, False)
+_RSV1 = RsvBits(True, False, False)
