@@ -392,6 +392,26 @@ async def test_a_handler_that_never_reads_pushes_back_on_the_client() -> None:
         assert await asyncio.wait_for(ws.recv(), 5) == "200"
 
 
+async def test_a_client_that_does_not_read_pushes_back_on_the_handler() -> None:
+    sent = 0
+    done = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal sent
+        for index in range(200):
+            await ws.send(f"{index:04}" + "x" * 4092)
+            sent += 1
+        done.set()
+        await ws.wait_closed()
+
+    async with wsfake.patch_client(handler, buffer_size=16 * 1024), websockets.connect(URL, compression=None) as ws:
+        await anyio.wait_all_tasks_blocked()  # everything that can move has moved
+        assert not done.is_set() and sent < 100, f"the handler must be held back ({sent} sent)"
+        for index in range(200):
+            assert (await asyncio.wait_for(ws.recv(), 5))[:4] == f"{index:04}"
+        await asyncio.wait_for(done.wait(), 5)
+
+
 async def test_close_timeout_when_the_server_stops_reading() -> None:
     # Like websockets.serve, the server stops reading once more than max_queue frames wait
     # unread, so the client's close frame, queued behind the rest, is never read: the client

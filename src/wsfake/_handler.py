@@ -422,6 +422,17 @@ class ServerConnection(Sink):
         fails the connection with 1011. ``text=True`` sends bytes in text frames
         unchecked, ``text=False`` sends str in binary frames.
         """
+        if (type(message) is str or type(message) is bytes) and text is None and self._send_in_progress is None:
+            # The common case, inline: one message on an open connection (what _send_frame does).
+            session = self._session
+            if self._state is State.OPEN and session.open:
+                try:
+                    session.send_message(message)
+                    if session.must_drain:
+                        await session.drain()
+                except ConnectionLost:
+                    await self._wait_closed_then_raise()
+                return
         while self._send_in_progress is not None:
             await self._send_in_progress.wait()
         if isinstance(message, (str, bytes, bytearray, memoryview)):

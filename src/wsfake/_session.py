@@ -264,9 +264,9 @@ class ServerSession:
                 # The fast path: whole data frames (and a close frame) read as wsproto reads them.
                 assert connection is not None
                 read, watch, call, sink = self._read_message, self._watch, self.call, self.sink
-                offset = 0
+                offset, size = 0, len(data)
                 try:
-                    while (found := read(decoder, data, offset, watch)) is not None:
+                    while offset < size and (found := read(decoder, data, offset, watch)) is not None:
                         message, offset = found
                         if watch is not None:
                             error = self._check_size(message, True)
@@ -277,7 +277,7 @@ class ServerSession:
                         sink.on_frame(message, True)
                         if self.finished:
                             return
-                    if offset == len(data):
+                    if offset == size:
                         return
                     closing = close_frame(connection, decoder, data, offset)
                 except ParseFailed as failure:
