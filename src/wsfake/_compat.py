@@ -3,7 +3,10 @@
 wsproto is the protocol authority; a few things real servers do are not in its
 public API (sending bytes in a text frame unchecked, knowing the declared length
 and RSV1 bit of the frame being read, serializing a complete frame without the
-event dispatch, reading a plain opening handshake without h11's state machine).
+event dispatch, reading a plain opening handshake without h11's state machine,
+and for the incoming fast path: whether the reader is idle, reading a close
+frame with wsproto's own rules, and ending the reader after a close frame or a
+failure as wsproto ends it).
 They are reached here, checked against the wsproto releases wsfake is tested
 with, so a release that moves them fails loudly at import. From h11 only its
 request grammar is borrowed; without it every request goes through h11.
