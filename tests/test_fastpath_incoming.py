@@ -154,6 +154,7 @@ def run(
     *,
     compression: bool = False,
     uvicorn: bool = False,
+    recorder_type: type[Recorder] | None = None,
 ) -> tuple[Any, ...]:
     loop = asyncio.new_event_loop()
     try:
@@ -168,7 +169,7 @@ def run(
             max_size=max_size,
             compression=compression,
         )
-        recorder = Recorder(session)
+        recorder = (recorder_type or Recorder)(session)
         session.sink = recorder
         with monkeypatch.context() as patch:
             if not fast:
@@ -274,6 +275,26 @@ def test_the_fast_path_takes_whole_frames_and_leaves_the_rest_to_wsproto(monkeyp
     assert (taken, closes) == (["last"], [(1001, "away")])  # the close frame fast too, and nothing after it
     assert events == [("frame", "last", True), ("close", 1001, "away")]  # then EOF is awaited (half-close)
     assert written == b"\x88\x06\x03\xe9away"  # the close frame echoed
+
+
+class ClosingRecorder(Recorder):
+    """A server that starts the closing handshake as soon as a message says "bye"."""
+
+    def on_frame(self, data: str | bytes, fin: bool) -> None:
+        super().on_frame(data, fin)
+        if data == "bye":
+            self.session.send_close(1001, "going")
+
+
+@pytest.mark.parametrize("compression", [False, True], ids=["plain", "deflate"])
+@pytest.mark.parametrize("then", ["close", "close 1005", "close with 1 byte", "ping", "invalid UTF-8"])
+def test_a_close_frame_behind_a_message_the_server_answers_with_its_own_close(compression: bool, then: str) -> None:
+    data = frame(0x1, b"bye") + ODD_FRAMES[then] + frame(0x1, b"after")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast = run(data, [], None, True, monkeypatch, compression=compression, recorder_type=ClosingRecorder)
+        reference = run(data, [], None, False, monkeypatch, compression=compression, recorder_type=ClosingRecorder)
+    assert fast == reference
+    assert fast[0][0] == ("frame", "bye", True)
 
 
 # permessage-deflate: the client compresses with one context for the whole connection, as a real client does.

@@ -127,8 +127,11 @@ def read_close(connection: Connection, payload: bytes) -> tuple[int, str]:
 
 
 def closed_by_remote(connection: Connection) -> None:
-    """What wsproto does on reading the peer's close frame while open: REMOTE_CLOSING, and it reads no more."""
-    connection._state = ConnectionState.REMOTE_CLOSING
+    """What wsproto does on reading the peer's close frame: the state moves on, and it reads no more."""
+    if connection._state is ConnectionState.LOCAL_CLOSING:
+        connection._state = ConnectionState.CLOSED
+    else:
+        connection._state = ConnectionState.REMOTE_CLOSING
     connection._proto._parse_more.close()
 
 
