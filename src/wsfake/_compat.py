@@ -1,8 +1,7 @@
 """The one place where wsfake reaches into wsproto's and h11's private parts.
 
 wsproto is the protocol authority; a few things real servers do are not in its
-public API (sending bytes in a text frame unchecked, knowing the declared length
-and RSV1 bit of the frame being read, serializing a complete frame without the
+public API (sending bytes in a text frame unchecked, serializing a complete frame without the
 event dispatch, reading a plain opening handshake without h11's state machine,
 and for the incoming fast path: whether the reader is idle, reading a close
 frame with wsproto's own rules, and ending the reader after a close frame or a
@@ -54,14 +53,6 @@ def frame_protocol(connection: Connection) -> FrameProtocol:
     return proto
 
 
-def incoming_frame(connection: Connection) -> tuple[int | None, bool]:
-    """The declared payload length and RSV1 bit of the frame being read (None, False between frames)."""
-    header = getattr(connection._proto._frame_decoder, "header", None)
-    if header is None:
-        return None, False
-    return int(header.payload_len), bool(header.rsv.rsv1)
-
-
 def raw_text_frame(connection: Connection, data: bytes, fin: bool) -> bytes:
     """A text frame carrying ``data`` unchecked, as websockets' ``send(bytes, text=True)`` sends it."""
     proto = connection._proto
@@ -72,11 +63,6 @@ def raw_text_frame(connection: Connection, data: bytes, fin: bool) -> bytes:
     if fin:
         proto._outbound_opcode = None
     return bytes(proto._serialize_frame(opcode, data, fin))
-
-
-def message_in_progress(connection: Connection) -> bool:
-    """True while an outgoing fragmented message is unfinished."""
-    return connection._proto._outbound_opcode is not None
 
 
 def extensions(connection: Connection) -> list[Any]:
